@@ -1,0 +1,212 @@
+"""Self-describing checkpoints: weights plus everything needed to use them.
+
+A checkpoint file is a plain dict of tensors and primitives (so it loads with
+``torch.load(..., weights_only=True)`` and never runs code):
+
+    format, format_version, arch, num_classes, class_names, input_size,
+    mean, std, state_dict, training
+
+Loading also accepts a bare torchvision AlexNet state_dict (such as the ImageNet
+weights file from torchvision), mapped to the ``torchvision`` arch.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from alexnet_deploy.errors import CheckpointError
+from alexnet_deploy.fsutil import atomic_path
+from alexnet_deploy.models import ARCHS, build, get_spec
+
+FORMAT = "alexnet-deploy/checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds. ``build_model()`` gives the model with its weights."""
+
+    arch: str
+    num_classes: int
+    class_names: list[str]
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    state_dict: dict[str, torch.Tensor]
+    training: dict[str, Any] = field(default_factory=dict)
+    source: str = FORMAT  # FORMAT, or "torchvision-state-dict" for a bare weights file
+
+    def build_model(self) -> nn.Module:
+        """The model with these weights, in eval mode; wrong shapes are a CheckpointError."""
+        model = build(self.arch, num_classes=self.num_classes)
+        try:
+            model.load_state_dict(self.state_dict, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            detail = " ".join(line.strip() for line in first[1:3]) or first[0]
+            raise CheckpointError(
+                f"The weights do not fit the {self.arch!r} arch with {self.num_classes} classes ({detail}); "
+                f"check that the checkpoint was made for this arch."
+            ) from None
+        return model.eval()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "arch": self.arch,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "input_size": self.input_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "state_dict": self.state_dict,
+            "training": dict(self.training),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the weights, for display."""
+        out = self.to_dict()
+        del out["state_dict"]
+        out["source"] = self.source
+        out["tensors"] = len(self.state_dict)
+        out["parameters"] = sum(t.numel() for t in self.state_dict.values())
+        return out
+
+
+def make_checkpoint(
+    model: nn.Module,
+    *,
+    arch: str,
+    class_names: list[str] | None = None,
+    input_size: int | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Checkpoint:
+    """Describe ``model`` (of ``arch``) as a Checkpoint, filling defaults from the arch."""
+    spec = get_spec(arch)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    num_classes = _num_classes_of(state)
+    names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise CheckpointError(f"{len(names)} class names given for a model with {num_classes} outputs.")
+    return Checkpoint(
+        arch=arch,
+        num_classes=num_classes,
+        class_names=names,
+        input_size=input_size or spec.input_size,
+        mean=tuple(mean or spec.mean),
+        std=tuple(std or spec.std),
+        state_dict=state,
+        training=dict(training or {}),
+    )
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (temp file, then rename)."""
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint.to_dict(), tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint (or a bare torchvision state_dict) without running any code in it.
+
+    Every way a file can be unusable (missing, empty, not a checkpoint, truncated,
+    holding objects other than tensors and data, weights of the wrong shape) is a
+    CheckpointError with one sentence saying so.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise CheckpointError(f"Checkpoint {file} does not exist; check the path.")
+    if file.is_dir():
+        raise CheckpointError(f"{file} is a folder, not a checkpoint file.")
+    if file.stat().st_size == 0:
+        raise CheckpointError(f"Checkpoint {file} is empty (0 bytes); it was probably not written completely.")
+    raw = _torch_load(file)
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{file} holds a {type(raw).__name__}, not a checkpoint dict or a state_dict.")
+    if raw.get("format") == FORMAT:
+        ckpt = _from_dict(raw, file)
+    elif raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
+        ckpt = _from_torchvision_state_dict(raw, file)
+    else:
+        raise CheckpointError(
+            f"{file} is neither an alexnet-deploy checkpoint nor a torchvision AlexNet state_dict."
+        )
+    ckpt.build_model()  # validates names and shapes now rather than at first use
+    return ckpt
+
+
+def _torch_load(file: Path) -> Any:
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+            raise CheckpointError(
+                f"{file} contains Python objects other than tensors and plain data; it was refused "
+                f"unread because loading it could run code. Re-save it as a state_dict."
+            ) from None
+        raise CheckpointError(f"{file} is not a PyTorch checkpoint (it could not be unpickled).") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        reason = "it is truncated or corrupt" if "zip" in str(exc).lower() or isinstance(exc, EOFError) else "its bytes are not a PyTorch file"
+        raise CheckpointError(f"{file} is not a readable PyTorch checkpoint ({reason}).") from None
+
+
+def _num_classes_of(state: dict[str, torch.Tensor]) -> int:
+    linear_weights = [k for k in state if k.startswith("classifier.") and k.endswith(".weight")]
+    if not linear_weights:
+        raise CheckpointError("The weights have no classifier layer; this is not an AlexNet state_dict.")
+    last = max(linear_weights, key=lambda k: int(k.split(".")[1]))
+    return int(state[last].shape[0])
+
+
+def _from_dict(raw: dict[str, Any], file: Path) -> Checkpoint:
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{file} has checkpoint format version {version}; this tool reads version {FORMAT_VERSION}.")
+    missing = [k for k in ("arch", "state_dict", "class_names", "input_size", "mean", "std") if k not in raw]
+    if missing:
+        raise CheckpointError(f"{file} is missing {', '.join(missing)}; it is not a complete checkpoint.")
+    if raw["arch"] not in ARCHS:
+        raise CheckpointError(f"{file} is for arch {raw['arch']!r}, which this tool does not know ({', '.join(ARCHS)}).")
+    state = raw["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{file} has a state_dict that is not a mapping of names to tensors.")
+    return Checkpoint(
+        arch=raw["arch"],
+        num_classes=_num_classes_of(state),
+        class_names=[str(n) for n in raw["class_names"]],
+        input_size=int(raw["input_size"]),
+        mean=tuple(float(v) for v in raw["mean"]),
+        std=tuple(float(v) for v in raw["std"]),
+        state_dict=state,
+        training=dict(raw.get("training") or {}),
+    )
+
+
+def _from_torchvision_state_dict(state: dict[str, torch.Tensor], file: Path) -> Checkpoint:
+    if not any(k.startswith("features.") for k in state):
+        raise CheckpointError(f"{file} holds tensors but not an AlexNet state_dict (no 'features.*' keys).")
+    spec = ARCHS["torchvision"]
+    num_classes = _num_classes_of(state)
+    return Checkpoint(
+        arch="torchvision",
+        num_classes=num_classes,
+        class_names=[f"class_{i}" for i in range(num_classes)],
+        input_size=spec.input_size,
+        mean=spec.mean,
+        std=spec.std,
+        state_dict=state,
+        training={"source_file": file.name},
+        source="torchvision-state-dict",
+    )

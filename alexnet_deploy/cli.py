@@ -1,0 +1,95 @@
+"""The ``alexnet-deploy`` command line: a thin click group.
+
+Heavy modules (torch, onnx, onnxruntime) are imported inside the commands so
+``--help`` stays fast. A DeployError becomes one sentence on stderr and exit
+code 2; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from alexnet_deploy import __version__
+from alexnet_deploy.commands import data as data_commands
+from alexnet_deploy.commands import export as export_commands
+from alexnet_deploy.commands import train as train_commands
+from alexnet_deploy.errors import DeployError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class UserError(click.ClickException):
+    """A DeployError on its way out: click prints 'Error: <message>' and exits with 2."""
+
+    exit_code = 2
+
+
+class DeployGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DeployError as exc:
+            raise UserError(str(exc)) from None
+
+
+@click.group(cls=DeployGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="alexnet-deploy")
+def main() -> None:
+    """Take AlexNet from PyTorch to production inference, and prove the result."""
+
+
+@main.command("env")
+def env_command() -> None:
+    """Print Python, torch, ONNX, onnxruntime, TensorRT and GPU versions."""
+    from alexnet_deploy.environment import environment_report
+
+    for key, value in environment_report().items():
+        click.echo(f"{key:15} {value}")
+
+
+@main.command("models")
+@click.option("--arch", "archs", multiple=True, help="Only these archs (repeatable); default all.")
+@click.option("--num-classes", default=1000, show_default=True, type=click.IntRange(min=1))
+def models_command(archs: tuple[str, ...], num_classes: int) -> None:
+    """Build each arch, run a forward pass and print its layer table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from alexnet_deploy.models import ARCHS, build, count_parameters, get_spec
+    from alexnet_deploy.summary import layer_table
+
+    console = Console()
+    for name in archs or tuple(ARCHS):
+        spec = get_spec(name)
+        model = build(name, num_classes=num_classes)
+        rows = layer_table(model, spec.input_size)
+        table = Table(title=f"{name}: {spec.description} (input 3x{spec.input_size}x{spec.input_size})")
+        for column in ("layer", "type", "output", "params", "MACs"):
+            table.add_column(column, justify="right" if column in ("params", "MACs") else "left")
+        for row in rows:
+            shape = "x".join(str(d) for d in row.output_shape[1:])
+            table.add_row(row.name, row.kind, shape, f"{row.parameters:,}", f"{row.macs:,}")
+        total_macs = sum(r.macs for r in rows)
+        table.add_row("total", "", "", f"{count_parameters(model):,}", f"{total_macs:,}", style="bold")
+        console.print(table)
+
+
+@main.command("info")
+@click.argument("file", type=click.Path(path_type=str))
+def info_command(file: str) -> None:
+    """Print what a checkpoint (or exported model) holds."""
+    import json
+
+    from alexnet_deploy.checkpoint import load_checkpoint
+
+    summary = load_checkpoint(file).summary()
+    names = summary.pop("class_names")
+    for key, value in summary.items():
+        click.echo(f"{key:15} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+    click.echo(f"{'class_names':15} {shown}")
+
+
+for _module in (data_commands, train_commands, export_commands):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

@@ -1,0 +1,1 @@
+"""Click commands, one module per pipeline area; cli.py only gathers them."""

@@ -1,0 +1,110 @@
+"""Images on disk to tensors: finding images, reading them safely, preprocessing.
+
+Preprocessing is driven by a model's metadata (input size, mean/std): resize the
+shorter side to 256, centre-crop ``input_size``, scale to [0, 1], normalise.
+Every stage (training, evaluation, export parity, calibration) goes through
+``eval_transform`` / ``preprocess_files`` so they all see the same pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from alexnet_deploy.errors import DataError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+RESIZE = 256
+
+
+def list_images(root: str | os.PathLike) -> list[Path]:
+    """All JPEG/PNG files under ``root`` (a flat folder or a class tree), sorted.
+
+    Raises DataError when ``root`` is missing, not a folder, or holds no images.
+    """
+    folder = Path(root)
+    if not folder.exists():
+        raise DataError(f"Image folder {folder} does not exist; check the path.")
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder of images.")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"No JPEG or PNG images found in {folder} (searched it and its sub-folders).")
+    return files
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open an image as 8-bit RGB (grayscale, RGBA, palette and 16-bit are converted).
+
+    Raises DataError naming the file when it cannot be read.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return to_rgb(img)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"Cannot read image {path}: {exc}; remove or replace the file.") from None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB from any PIL mode; 16-bit and float images are scaled, not clipped."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, mode="L")
+    if img.mode == "RGBA" or img.mode == "LA" or (img.mode == "P" and "transparency" in img.info):
+        # Composite on black so transparent pixels do not carry arbitrary colour.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def resize_shorter(img: Image.Image, size: int = RESIZE) -> Image.Image:
+    """Resize so the shorter side is ``size``, keeping the aspect ratio."""
+    w, h = img.size
+    if min(w, h) == size:
+        return img
+    scale = size / min(w, h)
+    return img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+
+
+def center_crop(img: Image.Image, size: int) -> Image.Image:
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def normalize(img: Image.Image, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """HWC uint8 image to CHW float32, scaled to [0, 1] then normalised."""
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def eval_transform(
+    *, input_size: int, mean: Sequence[float], std: Sequence[float], resize: int = RESIZE
+) -> Callable[[Image.Image], np.ndarray]:
+    """Resize shorter side, centre crop, normalise: the deterministic test-time pipeline."""
+    if input_size > resize:
+        resize = input_size
+
+    def transform(img: Image.Image) -> np.ndarray:
+        return normalize(center_crop(resize_shorter(img, resize), input_size), mean, std)
+
+    return transform
+
+
+def preprocess_files(
+    paths: Sequence[str | os.PathLike], *, input_size: int, mean: Sequence[float], std: Sequence[float]
+) -> np.ndarray:
+    """A float32 batch (N, 3, S, S) of the files, preprocessed for evaluation."""
+    transform = eval_transform(input_size=input_size, mean=mean, std=std)
+    if not paths:
+        return np.zeros((0, 3, input_size, input_size), dtype=np.float32)
+    return np.stack([transform(load_rgb(p)) for p in paths])
