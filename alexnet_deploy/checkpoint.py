@@ -4,7 +4,10 @@ A checkpoint file is a plain dict of tensors and primitives (so it loads with
 ``torch.load(..., weights_only=True)`` and never runs code):
 
     format, format_version, arch, num_classes, class_names, input_size,
-    mean, std, state_dict, training
+    resize, mean, std, state_dict, training
+
+``resize`` is the shorter side images are resized to before the centre crop of
+``input_size`` (256 for the native 224/227 inputs).
 
 Loading also accepts a bare torchvision AlexNet state_dict (such as the ImageNet
 weights file from torchvision), mapped to the ``torchvision`` arch.
@@ -22,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from alexnet_deploy.data import RESIZE
 from alexnet_deploy.errors import CheckpointError
 from alexnet_deploy.fsutil import atomic_path
 from alexnet_deploy.models import ARCHS, build, get_spec
@@ -42,6 +46,7 @@ class Checkpoint:
     std: tuple[float, float, float]
     state_dict: dict[str, torch.Tensor]
     training: dict[str, Any] = field(default_factory=dict)
+    resize: int = RESIZE
     source: str = FORMAT  # FORMAT, or "torchvision-state-dict" for a bare weights file
 
     def build_model(self) -> nn.Module:
@@ -66,6 +71,7 @@ class Checkpoint:
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
             "input_size": self.input_size,
+            "resize": self.resize,
             "mean": list(self.mean),
             "std": list(self.std),
             "state_dict": self.state_dict,
@@ -88,6 +94,7 @@ def make_checkpoint(
     arch: str,
     class_names: list[str] | None = None,
     input_size: int | None = None,
+    resize: int = RESIZE,
     mean: tuple[float, float, float] | None = None,
     std: tuple[float, float, float] | None = None,
     training: dict[str, Any] | None = None,
@@ -104,6 +111,7 @@ def make_checkpoint(
         num_classes=num_classes,
         class_names=names,
         input_size=input_size or spec.input_size,
+        resize=resize,
         mean=tuple(mean or spec.mean),
         std=tuple(std or spec.std),
         state_dict=state,
@@ -187,6 +195,7 @@ def _from_dict(raw: dict[str, Any], file: Path) -> Checkpoint:
         num_classes=_num_classes_of(state),
         class_names=[str(n) for n in raw["class_names"]],
         input_size=int(raw["input_size"]),
+        resize=int(raw.get("resize", RESIZE)),
         mean=tuple(float(v) for v in raw["mean"]),
         std=tuple(float(v) for v in raw["std"]),
         state_dict=state,
