@@ -101,10 +101,15 @@ def eval_transform(
 
 
 def preprocess_files(
-    paths: Sequence[str | os.PathLike], *, input_size: int, mean: Sequence[float], std: Sequence[float]
+    paths: Sequence[str | os.PathLike],
+    *,
+    input_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    resize: int = RESIZE,
 ) -> np.ndarray:
     """A float32 batch (N, 3, S, S) of the files, preprocessed for evaluation."""
-    transform = eval_transform(input_size=input_size, mean=mean, std=std)
+    transform = eval_transform(input_size=input_size, mean=mean, std=std, resize=resize)
     if not paths:
         return np.zeros((0, 3, input_size, input_size), dtype=np.float32)
     return np.stack([transform(load_rgb(p)) for p in paths])
