@@ -12,6 +12,7 @@ import click
 from alexnet_deploy import __version__
 from alexnet_deploy.commands import data as data_commands
 from alexnet_deploy.commands import export as export_commands
+from alexnet_deploy.commands import quantize as quantize_commands
 from alexnet_deploy.commands import train as train_commands
 from alexnet_deploy.errors import DeployError
 
@@ -90,6 +91,6 @@ def info_command(file: str) -> None:
     click.echo(f"{'class_names':15} {shown}")
 
 
-for _module in (data_commands, train_commands, export_commands):
+for _module in (data_commands, train_commands, export_commands, quantize_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

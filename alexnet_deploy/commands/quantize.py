@@ -1,0 +1,3 @@
+"""CLI commands (filled in by their pipeline stage)."""
+
+COMMANDS: list = []
