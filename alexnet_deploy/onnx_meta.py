@@ -1,0 +1,238 @@
+"""What an exported ONNX file says about itself, and safe loading of ONNX files.
+
+Every ONNX file this tool writes carries a ``ModelMeta`` in its
+``metadata_props`` (keys prefixed ``alexnet_deploy.``, non-string values JSON
+encoded), so later stages (fp16, int8, engines, verify) know the arch, class
+names and preprocessing without the checkpoint.
+
+``check_external_data_paths`` is the one gate every stage passes before it lets
+onnx or onnxruntime read a model's external data: a model file is untrusted
+input, and an external-data ``location`` that is absolute, climbs out with
+``..`` or follows a symlink out of the model's folder would make us read any
+file on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from alexnet_deploy.errors import ExportError, InputError
+
+PREFIX = "alexnet_deploy."
+META_FORMAT_VERSION = 1
+PRECISIONS = ("fp32", "fp16", "int8")
+# onnxruntime 1.31 loads IR version 13 at most, while onnx 1.23's helpers default to 14.
+IR_VERSION = 10
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Self-description of an exported model (see module docstring)."""
+
+    arch: str
+    class_names: tuple[str, ...]
+    input_size: int
+    resize: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    precision: str = "fp32"
+    source_sha256: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    # Open slot for later stages (fp16's fp32-kept nodes, int8 settings, ...): str -> str.
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def with_stage(self, *, precision: str, extra: dict[str, str]) -> "ModelMeta":
+        """A copy for a derived model (fp16, int8): new precision, ``extra`` merged in."""
+        return replace(self, precision=precision, extra={**self.extra, **{k: str(v) for k, v in extra.items()}})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "class_names": list(self.class_names),
+            "input_size": self.input_size,
+            "resize": self.resize,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "precision": self.precision,
+            "source_sha256": self.source_sha256,
+            "versions": dict(self.versions),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "ModelMeta":
+        return cls(
+            arch=str(raw["arch"]),
+            class_names=tuple(str(n) for n in raw["class_names"]),
+            input_size=int(raw["input_size"]),
+            resize=int(raw["resize"]),
+            mean=tuple(float(v) for v in raw["mean"]),
+            std=tuple(float(v) for v in raw["std"]),
+            precision=str(raw.get("precision", "fp32")),
+            source_sha256=str(raw.get("source_sha256", "")),
+            versions={str(k): str(v) for k, v in dict(raw.get("versions") or {}).items()},
+            extra={str(k): str(v) for k, v in dict(raw.get("extra") or {}).items()},
+        )
+
+
+def exporter_versions() -> dict[str, str]:
+    """Versions of the packages that shape an exported file."""
+    out = {}
+    for dist in ("torch", "onnx", "onnxscript", "onnxruntime", "alexnet-deploy"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def write_meta(model_proto, meta: ModelMeta) -> None:
+    """Store ``meta`` in ``model_proto.metadata_props``, replacing any earlier alexnet_deploy keys."""
+    kept = [(p.key, p.value) for p in model_proto.metadata_props if not p.key.startswith(PREFIX)]
+    del model_proto.metadata_props[:]
+    for key, value in kept:
+        model_proto.metadata_props.add(key=key, value=value)
+    entries = {"format_version": META_FORMAT_VERSION, **meta.to_dict()}
+    for key, value in entries.items():
+        encoded = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        model_proto.metadata_props.add(key=PREFIX + key, value=encoded)
+
+
+def read_meta(path_or_proto) -> ModelMeta:
+    """The ModelMeta of an ONNX file or ModelProto; InputError when it has none."""
+    if isinstance(path_or_proto, (str, os.PathLike)):
+        proto = load_onnx(path_or_proto, load_weights=False)
+        where = str(path_or_proto)
+    else:
+        proto, where = path_or_proto, "This model"
+    props = {p.key[len(PREFIX):]: p.value for p in proto.metadata_props if p.key.startswith(PREFIX)}
+    if "arch" not in props:
+        raise InputError(
+            f"{where} has no alexnet-deploy metadata; it was not made by `alexnet-deploy export` "
+            f"(export the checkpoint with it first)."
+        )
+    raw: dict[str, Any] = {}
+    for name in (f.name for f in fields(ModelMeta)):
+        if name not in props:
+            continue
+        value = props[name]
+        raw[name] = value if name in ("arch", "precision", "source_sha256") else _json(value, name, where)
+    try:
+        return ModelMeta.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where} has incomplete or corrupt alexnet-deploy metadata ({exc}); re-export it.") from None
+
+
+def _json(value: str, name: str, where: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise InputError(f"{where} has corrupt alexnet-deploy metadata in {PREFIX}{name}; re-export it.") from None
+
+
+def check_external_data_paths(path: str | os.PathLike) -> list[Path]:
+    """Refuse an ONNX file whose external data would be read from outside its folder.
+
+    Returns the external data files (resolved) the model uses, empty for a
+    self-contained file. Raises InputError for a location that is absolute,
+    contains ``..``, resolves (through symlinks) outside the model's folder, or
+    is missing.
+    """
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+
+    model_path = _existing_file(path)
+    try:
+        proto = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, ValueError, ... for bad bytes
+        raise InputError(f"{model_path} is not a readable ONNX model ({type(exc).__name__}); check the file.") from None
+    folder = model_path.resolve().parent
+    found: list[Path] = []
+    for tensor in _get_all_tensors(proto):
+        if not uses_external_data(tensor):
+            continue
+        location = ExternalDataInfo(tensor).location
+        bad = _bad_location(location, folder)
+        if bad:
+            raise InputError(
+                f"{model_path} refers to external data {location!r} for tensor {tensor.name!r}, which {bad}; "
+                f"refusing to load it (keep external data files next to the model)."
+            )
+        resolved = (folder / location).resolve()
+        if not resolved.is_file():
+            raise InputError(
+                f"{model_path} needs external data file {location!r} next to it, which is missing; "
+                f"copy it along with the model."
+            )
+        if resolved not in found:
+            found.append(resolved)
+    return found
+
+
+def _bad_location(location: str, folder: Path) -> str:
+    """Why ``location`` is unsafe (empty string when it is fine)."""
+    if not location:
+        return "is empty"
+    if os.path.isabs(location) or location.startswith(("/", "\\")) or (len(location) > 1 and location[1] == ":"):
+        return "is an absolute path"
+    if any(part == ".." for part in location.replace("\\", "/").split("/")):
+        return "climbs out of the model's folder with '..'"
+    resolved = (folder / location).resolve()
+    if not resolved.is_relative_to(folder):
+        return "is a symlink leading outside the model's folder"
+    return ""
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"ONNX model {file} does not exist; check the path.")
+    if not file.is_file():
+        raise InputError(f"{file} is not an ONNX model file.")
+    return file
+
+
+def load_onnx(path: str | os.PathLike, *, load_weights: bool = True):
+    """Load an ONNX ModelProto after ``check_external_data_paths`` has vetted it.
+
+    With ``load_weights=False`` external tensors stay unread (enough for the
+    graph and metadata).
+    """
+    import onnx
+
+    model_path = _existing_file(path)
+    if load_weights:
+        check_external_data_paths(model_path)
+    try:
+        return onnx.load(str(model_path), load_external_data=load_weights)
+    except Exception as exc:
+        raise InputError(f"{model_path} is not a readable ONNX model ({type(exc).__name__}: {exc}); check the file.") from None
+
+
+def ort_session(path: str | os.PathLike, *, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 0):
+    """An onnxruntime InferenceSession on a vetted file (quiet: ORT warnings are not shown)."""
+    import onnxruntime as ort
+
+    model_path = _existing_file(path)
+    check_external_data_paths(model_path)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(model_path), sess_options=options, providers=list(providers))
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph classes
+        raise ExportError(f"onnxruntime cannot load {model_path}: {str(exc).strip().splitlines()[0]}") from None
