@@ -9,6 +9,7 @@ Every stage (training, evaluation, export parity, calibration) goes through
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,7 +32,7 @@ def list_images(root: str | os.PathLike) -> list[Path]:
         raise DataError(f"Image folder {folder} does not exist; check the path.")
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder of images.")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = _image_files(folder)
     if not files:
         raise DataError(f"No JPEG or PNG images found in {folder} (searched it and its sub-folders).")
     return files
@@ -113,3 +114,64 @@ def preprocess_files(
     if not paths:
         return np.zeros((0, 3, input_size, input_size), dtype=np.float32)
     return np.stack([transform(load_rgb(p)) for p in paths])
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def scan_image_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Sorted class names and ``(path, label)`` samples of an ImageFolder tree ``root/<class>/...``.
+
+    Labels index the sorted class names (torchvision's ImageFolder convention). Only
+    the folder structure is checked here, before any image is read: a DataError names
+    the folder when ``root`` is missing, holds no class folders, or a class folder
+    holds no JPEG/PNG images. Hidden folders (``.name``) are ignored.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"Image folder {folder} {what}; pass a folder with one sub-folder of images per class.")
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"Image folder {folder} holds no class folders; put each class's images in {folder}/<class>/.")
+    samples: list[tuple[Path, int]] = []
+    for label, class_dir in enumerate(class_dirs):
+        files = _image_files(class_dir)
+        if not files:
+            raise DataError(f"Class folder {class_dir} holds no JPEG or PNG images; add images or remove the folder.")
+        samples += [(path, label) for path in files]
+    return [p.name for p in class_dirs], samples
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """Classes, images per class and unreadable files of an ImageFolder tree."""
+
+    classes: list[str]
+    counts: list[int]
+    unreadable: list[str]
+
+    def __bool__(self) -> bool:
+        return not self.unreadable
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FolderReport":
+        return cls(classes=list(data["classes"]), counts=list(data["counts"]), unreadable=list(data["unreadable"]))
+
+
+def check_image_folder(root: str | os.PathLike) -> FolderReport:
+    """Scan ``root`` and try to read every image; the report lists the files that fail."""
+    classes, samples = scan_image_folder(root)
+    counts = [0] * len(classes)
+    unreadable = []
+    for path, label in samples:
+        counts[label] += 1
+        try:
+            load_rgb(path)
+        except DataError:
+            unreadable.append(str(path))
+    return FolderReport(classes=classes, counts=counts, unreadable=unreadable)

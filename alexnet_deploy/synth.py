@@ -1,0 +1,308 @@
+"""The embedded default dataset: procedurally drawn shapes and textures.
+
+Each image is a 256x256 RGB scene: a cluttered, shaded background and one
+object whose *shape or texture* is the class (circle, square, ..., stripes,
+checker). Colour, scale, rotation, position, clutter and noise are drawn from the
+same distributions for every class, so only the geometry tells classes apart:
+a linear model on raw pixels does poorly while a small CNN learns it quickly.
+
+Every image has its own seed, derived from ``(seed, split, class, index)``, so
+the bytes do not depend on the number of worker processes or the order in which
+images are drawn; PNGs are written with fixed settings and no timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from alexnet_deploy.errors import DataError, InputError
+
+GENERATOR_VERSION = 1
+IMAGE_SIZE = 256
+SPLITS = ("train", "val", "calib")
+SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "crescent", "hexagon", "arrow")
+TEXTURES = ("stripes", "checker", "dots")
+# Default ten first; the order is part of the per-image seed, so append only.
+CLASS_NAMES = ("circle", "square", "triangle", "star", "cross", "ring", "stripes", "checker", "crescent", "dots",
+               "hexagon", "arrow")
+DEFAULT_CLASSES = 10
+PNG_COMPRESS_LEVEL = 1  # fast; part of "same seed, same bytes" together with the zlib build
+
+
+def image_rng(seed: int, split: str, class_index: int, index: int) -> np.random.Generator:
+    """The generator for one image; independent of worker count and drawing order."""
+    return np.random.default_rng([GENERATOR_VERSION, seed, SPLITS.index(split), class_index, index])
+
+
+def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Background and foreground colours that differ in luminance, so the object is visible."""
+    luma = np.array([0.299, 0.587, 0.114])
+    while True:
+        bg, fg = rng.uniform(0, 255, size=(2, 3))
+        if abs(float((bg - fg) @ luma)) >= 60:
+            return bg, fg
+
+
+def _background(rng: np.random.Generator, bg: np.ndarray, size: int) -> np.ndarray:
+    """A flat colour with a random linear shading gradient, float HWC."""
+    axis = np.arange(size, dtype=np.float32) / size - 0.5
+    angle = rng.uniform(0, 2 * math.pi)
+    ramp = np.float32(math.cos(angle)) * axis[None, :] + np.float32(math.sin(angle)) * axis[:, None]
+    tint = rng.uniform(-60, 60, size=3).astype(np.float32)
+    return bg.astype(np.float32) + ramp[..., None] * tint
+
+
+def _clutter(img: Image.Image, rng: np.random.Generator, bg: np.ndarray) -> None:
+    """Thin lines and small faint blobs: distractors that match no class."""
+    draw = ImageDraw.Draw(img)
+    size = img.size[0]
+    for _ in range(int(rng.integers(4, 10))):
+        colour = tuple(int(c) for c in 0.5 * bg + 0.5 * rng.uniform(0, 255, size=3))
+        x0, y0 = rng.uniform(0, size, size=2)
+        length, angle = rng.uniform(20, 90), rng.uniform(0, 2 * math.pi)
+        x1, y1 = x0 + length * math.cos(angle), y0 + length * math.sin(angle)
+        draw.line([(x0, y0), (x1, y1)], fill=colour, width=int(rng.integers(1, 4)))
+    for _ in range(int(rng.integers(2, 6))):
+        colour = tuple(int(c) for c in 0.7 * bg + 0.3 * rng.uniform(0, 255, size=3))
+        x, y = rng.uniform(0, size, size=2)
+        rx, ry = rng.uniform(3, 12, size=2)
+        draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=colour)
+
+
+def _polygon(cx: float, cy: float, radii: list[float], angles: list[float], rot: float) -> list[tuple[float, float]]:
+    return [(cx + r * math.cos(a + rot), cy + r * math.sin(a + rot)) for r, a in zip(radii, angles)]
+
+
+def _regular(n: int) -> tuple[list[float], list[float]]:
+    return [1.0] * n, [2 * math.pi * k / n for k in range(n)]
+
+
+def _shape_mask(name: str, rng: np.random.Generator, size: int) -> Image.Image:
+    """An 'L' mask (255 inside) of one shape at a random position, scale and rotation."""
+    mask = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(mask)
+    r = size * rng.uniform(0.2, 0.34)
+    cx, cy = size * (0.5 + rng.uniform(-0.16, 0.16, size=2))
+    rot = rng.uniform(0, 2 * math.pi)
+
+    def disc(x: float, y: float, radius: float, fill: int) -> None:
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
+
+    if name == "circle":
+        disc(cx, cy, r, 255)
+    elif name == "ring":
+        disc(cx, cy, r, 255)
+        disc(cx, cy, r * rng.uniform(0.5, 0.65), 0)
+    elif name == "crescent":
+        disc(cx, cy, r, 255)
+        d = r * rng.uniform(0.4, 0.55)
+        disc(cx + d * math.cos(rot), cy + d * math.sin(rot), r * 0.9, 0)
+    else:
+        if name == "square":
+            radii, angles = _regular(4)
+        elif name == "triangle":
+            radii, angles = _regular(3)
+        elif name == "hexagon":
+            radii, angles = _regular(6)
+        elif name == "star":
+            radii = [1.0 if k % 2 == 0 else 0.42 for k in range(10)]
+            angles = [math.pi * k / 5 for k in range(10)]
+        elif name == "cross":
+            w = 0.32  # half arm width relative to the arm length
+            corners = [(1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w), (-w, -1), (w, -1),
+                       (w, -w), (1, -w)]
+            radii = [math.hypot(x, y) for x, y in corners]
+            angles = [math.atan2(y, x) for x, y in corners]
+        elif name == "arrow":
+            corners = [(1, 0), (0.1, 0.7), (0.1, 0.28), (-1, 0.28), (-1, -0.28), (0.1, -0.28), (0.1, -0.7)]
+            radii = [math.hypot(x, y) for x, y in corners]
+            angles = [math.atan2(y, x) for x, y in corners]
+        else:
+            raise ValueError(f"unknown shape {name!r}")
+        draw.polygon(_polygon(cx, cy, [r * k for k in radii], angles, rot), fill=255)
+    return mask
+
+
+def _texture_mask(name: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A boolean pattern filling the frame, at a random period, orientation and phase."""
+    period = rng.uniform(16, 34)
+    rot = rng.uniform(0, math.pi)
+    axis = np.arange(size, dtype=np.float32) / np.float32(period)
+    cos, sin = np.float32(math.cos(rot)), np.float32(math.sin(rot))
+    u = cos * axis[None, :] + sin * axis[:, None] + np.float32(rng.uniform(0, 1))
+    v = cos * axis[:, None] - sin * axis[None, :] + np.float32(rng.uniform(0, 1))
+    if name == "stripes":
+        return (u % 1.0) < rng.uniform(0.4, 0.6)
+    if name == "checker":
+        return (np.floor(u) + np.floor(v)) % 2 == 0
+    if name == "dots":
+        du, dv = (u % 1.0) - 0.5, (v % 1.0) - 0.5
+        return du * du + dv * dv < rng.uniform(0.22, 0.32) ** 2
+    raise ValueError(f"unknown texture {name!r}")
+
+
+def render(name: str, rng: np.random.Generator, *, size: int = IMAGE_SIZE) -> np.ndarray:
+    """One scene of class ``name`` as a uint8 HWC RGB array."""
+    bg, fg = _colours(rng)
+    canvas = _background(rng, bg, size)
+    if name in TEXTURES:
+        canvas = np.where(_texture_mask(name, rng, size)[..., None], fg.astype(np.float32), canvas)
+    img = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+    _clutter(img, rng, bg)
+    out = np.asarray(img, dtype=np.float32)
+    if name in SHAPES:
+        # Binary mask (no anti-aliasing) so np.where can place the shaded object cheaply.
+        inside = np.asarray(_shape_mask(name, rng, size)) > 127
+        shade = _background(rng, fg * 2, size) * 0.5  # the object gets its own, weaker gradient
+        out = np.where(inside[..., None], shade, out)
+    elif name not in TEXTURES:
+        raise ValueError(f"unknown class {name!r}")
+    noise = rng.standard_normal(size=out.shape, dtype=np.float32)
+    out += noise * np.float32(rng.uniform(2, 8)) + np.float32(0.5)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def render_image(seed: int, split: str, class_index: int, index: int, *, size: int = IMAGE_SIZE) -> np.ndarray:
+    """The image stored at ``split/<class>/<index>`` for ``seed``."""
+    return render(CLASS_NAMES[class_index], image_rng(seed, split, class_index, index), size=size)
+
+
+def save_png(arr: np.ndarray, path) -> None:
+    """Write a PNG with fixed settings (no metadata), so equal arrays give equal bytes."""
+    Image.fromarray(arr).save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL, optimize=False)
+
+
+def default_calib_per_class(classes: int) -> int:
+    """Calibration images per class so the split holds at least 512 (what INT8 calibration uses)."""
+    return -(-512 // classes)
+
+
+@dataclass(frozen=True)
+class SynthInfo:
+    """What ``DIR/dataset.json`` records about a generated tree."""
+
+    classes: tuple[str, ...]
+    counts: dict[str, int]  # images per class in each split
+    seed: int
+    image_size: int = IMAGE_SIZE
+    generator_version: int = GENERATOR_VERSION
+    format: str = "alexnet-deploy/synth"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "classes": list(self.classes), "total": sum(self.counts.values()) * len(self.classes)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SynthInfo":
+        return cls(classes=tuple(data["classes"]), counts=dict(data["counts"]), seed=int(data["seed"]),
+                   image_size=int(data["image_size"]), generator_version=int(data["generator_version"]),
+                   format=str(data["format"]))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values()) * len(self.classes)
+
+
+def _write_chunk(job: tuple[str, int, list[tuple[str, int, int, str]]]) -> int:
+    root, seed, items = job
+    for split, class_index, index, rel in items:
+        save_png(render_image(seed, split, class_index, index), os.path.join(root, rel))
+    return len(items)
+
+
+def generate(
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    classes: int = DEFAULT_CLASSES,
+    per_class: int = 200,
+    val_per_class: int = 100,
+    calib_per_class: int | None = None,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> SynthInfo:
+    """Write the dataset as ``out/{train,val,calib}/<class>/<class>_NNNNN.png`` plus ``out/dataset.json``.
+
+    The tree is built in a temporary folder next to ``out`` and renamed into place at
+    the end, so ``out`` never holds a partial dataset. A non-empty ``out`` is refused
+    unless ``force`` (then it is replaced only after the new tree is complete).
+    ``workers`` defaults to min(2, CPU count); the bytes do not depend on it.
+    """
+    if not 2 <= classes <= len(CLASS_NAMES):
+        raise InputError(f"--classes must be between 2 and {len(CLASS_NAMES)}, got {classes}.")
+    if seed < 0:
+        raise InputError(f"--seed must be zero or positive, got {seed}.")
+    calib_per_class = default_calib_per_class(classes) if calib_per_class is None else calib_per_class
+    counts = {"train": per_class, "val": val_per_class, "calib": calib_per_class}
+    if min(counts.values()) < 0 or per_class < 1:
+        raise InputError(f"Image counts must be positive (train) or zero or more (val, calib), got {counts}.")
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target} exists and is not a folder; choose another --out.")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise InputError(f"Output folder {target} is not empty; choose another --out or pass --force to replace it.")
+    names = CLASS_NAMES[:classes]
+    info = SynthInfo(classes=names, counts=counts, seed=seed)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        items = []
+        for split in SPLITS:
+            for class_index, name in enumerate(names):
+                (tmp / split / name).mkdir(parents=True)
+                items += [(split, class_index, i, f"{split}/{name}/{name}_{i:05d}.png") for i in range(counts[split])]
+        chunks = [(str(tmp), seed, items[i : i + 16]) for i in range(0, len(items), 16)]
+        workers = min(2, os.cpu_count() or 1) if workers is None else max(1, workers)
+        _run(chunks, total=len(items), workers=workers if len(items) >= 64 else 1, progress=progress)
+        (tmp / "dataset.json").write_text(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
+
+
+def _run(chunks: list, *, total: int, workers: int, progress: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("images", total=total)
+        if workers == 1:
+            for chunk in chunks:
+                bar.advance(task, _write_chunk(chunk))
+            return
+        # spawn, not fork: callers may already have torch's thread pools running.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for done in pool.imap_unordered(_write_chunk, chunks):
+                bar.advance(task, done)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Rename ``new`` onto ``target``; an existing ``target`` is moved aside first, then removed."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.replace(target, old / "tree")
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_info(root: str | os.PathLike) -> SynthInfo:
+    """The ``dataset.json`` of a generated tree."""
+    path = Path(root) / "dataset.json"
+    try:
+        return SynthInfo.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"Cannot read {path} ({exc}); regenerate the dataset with `alexnet-deploy data synth`.") from None
