@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,9 +158,13 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def _torch_load(file: Path) -> Any:
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols of plain pickles; the error below says more.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+        # The weights-only unpickler names the callable it refused ("GLOBAL posix.system").
+        if "GLOBAL" in str(exc):
             raise CheckpointError(
                 f"{file} contains Python objects other than tensors and plain data; it was refused "
                 f"unread because loading it could run code. Re-save it as a state_dict."
