@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m alexnet_deploy demo
+	$(BIN)/alexnet-deploy env
+	$(BIN)/alexnet-deploy models
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
