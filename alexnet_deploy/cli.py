@@ -78,12 +78,17 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
 @main.command("info")
 @click.argument("file", type=click.Path(path_type=str))
 def info_command(file: str) -> None:
-    """Print what a checkpoint (or exported model) holds."""
+    """Print what a checkpoint (or exported ONNX model) holds."""
     import json
 
-    from alexnet_deploy.checkpoint import load_checkpoint
+    if file.lower().endswith(".onnx"):
+        from alexnet_deploy.onnx_meta import describe_onnx
 
-    summary = load_checkpoint(file).summary()
+        summary = describe_onnx(file)
+    else:
+        from alexnet_deploy.checkpoint import load_checkpoint
+
+        summary = load_checkpoint(file).summary()
     names = summary.pop("class_names")
     for key, value in summary.items():
         click.echo(f"{key:15} {json.dumps(value) if isinstance(value, (dict, list)) else value}")

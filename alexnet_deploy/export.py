@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -36,10 +37,11 @@ PARITY_REL_TOL = 1e-4
 class ParityResult:
     """Logits of a converted model against a reference; truthy when the gate passed.
 
-    Passing means ``max_abs_diff <= rel_tol * max_abs_logit`` (skipped when
-    ``rel_tol`` is 0) and top-1 agreement of at least ``min_agreement``. A
+    Passing means finite logits, ``max_abs_diff <= rel_tol * max_abs_logit``
+    (skipped when ``rel_tol`` is 0) and top-1 agreement of at least ``min_agreement``. A
     different top-1 whose two reference logits lie within the tolerance is a
     tie, not a disagreement: an untrained model can have near-equal logits.
+    ``agreement`` counts ties as agreeing; ``top1_agree`` alone does not.
     """
 
     images: int
@@ -60,6 +62,8 @@ class ParityResult:
         return (self.top1_agree + self.top1_ties) / self.images if self.images else 1.0
 
     def __bool__(self) -> bool:
+        if not math.isfinite(self.max_abs_diff):
+            return False
         close = self.rel_tol == 0 or self.max_abs_diff <= self.tolerance
         return close and self.agreement >= self.min_agreement
 
@@ -72,9 +76,19 @@ class ParityResult:
 
 
 def compare_logits(
-    reference: np.ndarray, candidate: np.ndarray, *, rel_tol: float, image_source: str, min_agreement: float = 1.0
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    *,
+    rel_tol: float,
+    image_source: str,
+    min_agreement: float = 1.0,
+    tie_tol: float | None = None,
 ) -> ParityResult:
-    """Compare two (N, classes) logit arrays; see ParityResult for the rule."""
+    """Compare two (N, classes) logit arrays; see ParityResult for the rule.
+
+    ``tie_tol`` (relative to the largest |logit|, default ``rel_tol``) is how
+    close two reference logits must be for a different top-1 to count as a tie.
+    """
     reference = np.asarray(reference, dtype=np.float64)
     candidate = np.asarray(candidate, dtype=np.float64)
     if reference.shape != candidate.shape:
@@ -87,7 +101,8 @@ def compare_logits(
     rows = np.arange(len(reference))
     gap = np.abs(reference[rows, ref_top] - reference[rows, cand_top])
     agree = ref_top == cand_top
-    ties = ~agree & (gap <= max(rel_tol * max_logit, 1e-6 * max_logit))
+    tie_tol = rel_tol if tie_tol is None else tie_tol
+    ties = ~agree & (gap <= max(tie_tol, 1e-6) * max_logit)
     return ParityResult(
         images=len(reference),
         image_source=image_source,
@@ -112,7 +127,8 @@ def parity_batch(ckpt, *, data_dir: str | os.PathLike | None, count: int) -> tup
     if data_dir is not None:
         files = list_images(data_dir)
         # Spread the picks so a class-per-folder tree contributes several classes.
-        picks = [files[i * len(files) // count] for i in range(min(count, len(files)))]
+        n = min(count, len(files))
+        picks = [files[i * len(files) // n] for i in range(n)]
         return preprocess_files(picks, **prep), f"{Path(data_dir).name}/"
     with tempfile.TemporaryDirectory(prefix="alexnet-deploy-parity-") as tmp:
         files = [draw_image(Path(tmp) / f"shapes_{i:02d}.png", seed=i) for i in range(count)]

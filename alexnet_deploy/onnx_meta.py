@@ -236,3 +236,34 @@ def ort_session(path: str | os.PathLike, *, providers: tuple[str, ...] = ("CPUEx
         return ort.InferenceSession(str(model_path), sess_options=options, providers=list(providers))
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph classes
         raise ExportError(f"onnxruntime cannot load {model_path}: {str(exc).strip().splitlines()[0]}") from None
+
+
+def describe_onnx(path: str | os.PathLike) -> dict[str, Any]:
+    """What ``alexnet-deploy info`` shows for an ONNX file: metadata, I/O, opset, nodes, files."""
+    file = _existing_file(path)
+    external = check_external_data_paths(file)
+    proto = load_onnx(file, load_weights=False)
+    meta = read_meta(proto)
+
+    def shape(info) -> str:
+        dims = [d.dim_param or str(d.dim_value) for d in info.type.tensor_type.shape.dim]
+        return f"{info.name} [{'x'.join(dims)}]"
+
+    ops: dict[str, int] = {}
+    for node in proto.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    out = meta.to_dict()
+    out.pop("class_names")
+    for key, value in out.pop("extra").items():
+        out[f"extra.{key}"] = value
+    out["num_classes"] = meta.num_classes
+    out["inputs"] = ", ".join(shape(i) for i in proto.graph.input)
+    out["outputs"] = ", ".join(shape(o) for o in proto.graph.output)
+    out["opset"] = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in proto.opset_import)
+    out["ir_version"] = proto.ir_version
+    out["nodes"] = len(proto.graph.node)
+    out["lrn_nodes"] = ops.get("LRN", 0)
+    out["size_bytes"] = file.stat().st_size + sum(p.stat().st_size for p in external)
+    out["external_data"] = [p.name for p in external]
+    out["class_names"] = list(meta.class_names)
+    return out
