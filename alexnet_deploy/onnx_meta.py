@@ -114,10 +114,11 @@ def write_meta(model_proto, meta: ModelMeta) -> None:
 def read_meta(path_or_proto) -> ModelMeta:
     """The ModelMeta of an ONNX file or ModelProto; InputError when it has none."""
     if isinstance(path_or_proto, (str, os.PathLike)):
-        proto = load_onnx(path_or_proto, load_weights=False)
-        where = str(path_or_proto)
-    else:
-        proto, where = path_or_proto, "This model"
+        return _meta_from_proto(load_onnx(path_or_proto, load_weights=False), str(path_or_proto))
+    return _meta_from_proto(path_or_proto, "This model")
+
+
+def _meta_from_proto(proto, where: str) -> ModelMeta:
     props = {p.key[len(PREFIX):]: p.value for p in proto.metadata_props if p.key.startswith(PREFIX)}
     if "arch" not in props:
         raise InputError(
@@ -151,14 +152,22 @@ def check_external_data_paths(path: str | os.PathLike) -> list[Path]:
     contains ``..``, resolves (through symlinks) outside the model's folder, or
     is missing.
     """
-    import onnx
-    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
-
     model_path = _existing_file(path)
+    return _external_files(_parse(model_path), model_path)
+
+
+def _parse(model_path: Path):
+    import onnx
+
     try:
-        proto = onnx.load(str(model_path), load_external_data=False)
+        return onnx.load(str(model_path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for bad bytes
         raise InputError(f"{model_path} is not a readable ONNX model ({type(exc).__name__}); check the file.") from None
+
+
+def _external_files(proto, model_path: Path) -> list[Path]:
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+
     folder = model_path.resolve().parent
     found: list[Path] = []
     for tensor in _get_all_tensors(proto):
@@ -206,20 +215,21 @@ def _existing_file(path: str | os.PathLike) -> Path:
 
 
 def load_onnx(path: str | os.PathLike, *, load_weights: bool = True):
-    """Load an ONNX ModelProto after ``check_external_data_paths`` has vetted it.
+    """Load an ONNX ModelProto whose external-data paths have been vetted.
 
     With ``load_weights=False`` external tensors stay unread (enough for the
-    graph and metadata).
+    graph and metadata); their locations are still checked.
     """
-    import onnx
+    from onnx.external_data_helper import load_external_data_for_model
 
     model_path = _existing_file(path)
-    if load_weights:
-        check_external_data_paths(model_path)
-    try:
-        return onnx.load(str(model_path), load_external_data=load_weights)
-    except Exception as exc:
-        raise InputError(f"{model_path} is not a readable ONNX model ({type(exc).__name__}: {exc}); check the file.") from None
+    proto = _parse(model_path)
+    if _external_files(proto, model_path) and load_weights:
+        try:
+            load_external_data_for_model(proto, str(model_path.resolve().parent))
+        except Exception as exc:
+            raise InputError(f"The external data of {model_path} cannot be read ({exc}); re-export the model.") from None
+    return proto
 
 
 def ort_session(path: str | os.PathLike, *, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 0):
@@ -241,9 +251,9 @@ def ort_session(path: str | os.PathLike, *, providers: tuple[str, ...] = ("CPUEx
 def describe_onnx(path: str | os.PathLike) -> dict[str, Any]:
     """What ``alexnet-deploy info`` shows for an ONNX file: metadata, I/O, opset, nodes, files."""
     file = _existing_file(path)
-    external = check_external_data_paths(file)
-    proto = load_onnx(file, load_weights=False)
-    meta = read_meta(proto)
+    proto = _parse(file)
+    external = _external_files(proto, file)
+    meta = _meta_from_proto(proto, str(file))
 
     def shape(info) -> str:
         dims = [d.dim_param or str(d.dim_value) for d in info.type.tensor_type.shape.dim]
