@@ -1,3 +1,106 @@
-"""CLI commands (filled in by their pipeline stage)."""
+"""``alexnet-deploy quantize``: FP32 ONNX to INT8 QDQ ONNX, calibrated on images."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+
+@click.command("quantize")
+@click.option("--onnx", "onnx_path", required=True, type=click.Path(path_type=str),
+              help="The FP32 ONNX model made by `alexnet-deploy export`.")
+@click.option("--calib", required=True, type=click.Path(path_type=str),
+              help="Calibration images: a folder (flat or one sub-folder per class) of JPEG/PNG, "
+                   "or a .npy array (N, 3, S, S) float32 already preprocessed.")
+@click.option("--out", required=True, type=click.Path(path_type=str), help="Where to write the INT8 model.")
+@click.option("--method", type=click.Choice(["entropy", "minmax", "percentile"]), default="entropy",
+              show_default=True, help="How activation ranges are chosen from the calibration data.")
+@click.option("--num-images", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Calibrate on at most this many images (an evenly spaced subset of the sorted files).")
+@click.option("--min-images", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Refuse to calibrate on fewer images than this.")
+@click.option("--data", "data_dir", type=click.Path(path_type=str), default=None,
+              help="Labelled data (DIR/val/<class>/...): report FP32, FP16 and INT8 top-1 side by side.")
+@click.option("--max-drop", type=float, default=None,
+              help="Largest INT8 top-1 drop vs FP32 in percentage points; layers go back to FP32 "
+                   "until it holds (needs --data).")
+@click.option("--eval-images", type=click.IntRange(min=1), default=None,
+              help="Measure top-1 on at most this many images of the val split (default: all).")
+@click.option("--cache-dir", type=click.Path(path_type=str), default=None,
+              help="Calibration range cache (default: .calib-cache next to --out).")
+@click.option("--json", "json_out", type=click.Path(path_type=str), default=None,
+              help="Also write the result as JSON here.")
+def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_images: int, min_images: int,
+                     data_dir: str | None, max_drop: float | None, eval_images: int | None, cache_dir: str | None,
+                     json_out: str | None) -> None:
+    """Quantize an FP32 ONNX model to INT8 QDQ (symmetric, per-channel, LRN kept in float)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alexnet_deploy.fallback import check_max_drop
+    from alexnet_deploy.quantize import QuantizeConfig, build_int8
+
+    # Refuse conflicting flags before any work (and before anything is written).
+    check_max_drop(max_drop, has_data=data_dir is not None)
+    config = QuantizeConfig(method=method, num_images=num_images, min_images=min_images)
+    console = Console(stderr=True)
+    labels = {"calibrate": "Calibrating (images)", "fallback": "Fallback trials (layers)"}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done)
+
+        result = build_int8(onnx_path, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
+                            max_drop=max_drop, eval_limit=eval_images, progress=progress)
+    _print_result(Console(), result)
+    if json_out:
+        from alexnet_deploy.fsutil import atomic_path
+
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(result.to_json())
+
+
+def _print_result(console, result) -> None:
+    from rich.table import Table
+
+    if result.cache_hit:
+        console.print(f"Calibration cache hit: reused the ranges in {result.cache_file} (calibration skipped).")
+    else:
+        console.print(f"Calibrated on {result.num_images} images from {result.calib_source} "
+                      f"with {result.method} in {result.calibration_seconds:.1f} s; ranges cached in {result.cache_file}.")
+    share = 100.0 * result.int8_bytes / max(result.fp32_bytes, 1)
+    console.print(f"Wrote {result.out}: {len(result.quantized_nodes)} layers in INT8, "
+                  f"{result.int8_bytes / 2**20:.1f} MiB ({share:.0f}% of FP32).")
+    if result.top1:
+        table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU)")
+        for column in ("precision", "top-1 %", "vs FP32 (pp)"):
+            table.add_column(column, justify="left" if column == "precision" else "right")
+        base = result.top1.get("fp32")
+        for name in ("fp32", "fp16", "int8"):
+            value = result.top1.get(name)
+            if value is None:
+                table.add_row(name, "not available", "")
+                continue
+            table.add_row(name, f"{value:.2f}", f"{value - base:+.2f}" if base is not None else "")
+        console.print(table)
+    fb = result.fallback
+    if fb is not None:
+        if not fb.ranking:
+            console.print(f"INT8 drop {fb.fp32_top1 - fb.int8_top1:.2f} pp is within --max-drop {fb.max_drop}; "
+                          f"no layer kept in FP32.")
+        else:
+            table = Table(title="Fallback ranking: top-1 with this layer alone in FP32")
+            for column in ("layer", "top-1 %", "recovered (pp)", "kept FP32"):
+                table.add_column(column, justify="left" if column == "layer" else "right")
+            for trial in fb.ranking:
+                kept = "yes" if trial.node in fb.excluded else ""
+                table.add_row(trial.node, f"{trial.top1:.2f}", f"{trial.recovered_pp:+.2f}", kept)
+            console.print(table)
+            console.print(f"Kept {len(fb.excluded)} layer(s) in FP32: {', '.join(fb.excluded)}; INT8 top-1 "
+                          f"{fb.final_top1:.2f} % (drop {fb.final_drop:.2f} pp, budget {fb.max_drop} pp).")
+
+
+COMMANDS = [quantize_command]

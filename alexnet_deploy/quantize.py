@@ -1,0 +1,384 @@
+"""FP32 ONNX to INT8 QDQ ONNX, calibrated on real images, built on ``onnxruntime.quantization``.
+
+The INT8 model is what TensorRT 10 and 11 (strongly typed) build as is, and
+what onnxruntime's CPU provider runs:
+
+* QDQ format (QuantizeLinear/DequantizeLinear pairs around float ops);
+* int8 activations and int8 weights, symmetric: every zero point is 0;
+* per-channel weight scales: axis 0 for Conv, axis 0 for Gemm with transB=1
+  (axis 1 without it);
+* only the inputs of Conv, Gemm and MatMul are quantized (their outputs are not:
+  TensorRT fuses a DQ into the layer that follows it);
+* biases stay float: TensorRT's DequantizeLinear does not take int32;
+* LRN stays outside QDQ regions (TensorRT runs LRN in FP32/FP16 only): no Q/DQ
+  pair sits on an LRN node's input or output. A Conv/Gemm fed directly by an
+  LRN (CaffeNet's pool-then-LRN order) therefore stays in float, and an LRN that
+  shares its input with a quantized Conv reads the float tensor, not the DQ.
+
+Calibration (entropy, minmax or percentile) runs ORT's calibrators in chunks,
+so memory stays bounded; the resulting ranges are cached (``calibration.py``)
+and quantization itself runs ``quantize_static`` from the cached ranges. ORT's
+``quant_pre_process`` is not run: on the exported graph it changes no node
+(the exporter already folds constants) and ``quantize_static`` runs shape
+inference itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import onnx
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
+
+from alexnet_deploy.calibration import (
+    CHUNK_BATCHES,
+    METHODS,
+    ImageCalibrationReader,
+    RangeCache,
+    cache_key,
+    calibrate,
+    find_calibration_set,
+    quiet_ort,
+)
+from alexnet_deploy.fallback import FallbackResult, check_max_drop, load_labelled_split, search_fallback, top1
+
+from alexnet_deploy.errors import ExportError, InputError
+
+OP_TYPES = ("Conv", "Gemm", "MatMul")
+QUANT_OPTIONS = {
+    "ActivationSymmetric": True,
+    "WeightSymmetric": True,
+    "QuantizeBias": False,
+    "OpTypesToExcludeOutputQuantization": list(OP_TYPES),
+}
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """How to calibrate and quantize."""
+
+    method: str = "entropy"
+    num_images: int = 512
+    min_images: int = 32
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"Unknown calibration method {self.method!r}; choose one of: {', '.join(METHODS)}.")
+        if self.batch_size < 1:
+            raise InputError(f"The calibration batch size must be at least 1, got {self.batch_size}.")
+
+    def cache_settings(self) -> dict:
+        """Everything besides the data and the model that changes the computed ranges."""
+        import onnxruntime
+
+        return {
+            "method": self.method,
+            "op_types": list(OP_TYPES),
+            "symmetric": True,
+            "chunk_images": CHUNK_BATCHES * self.batch_size,
+            "batch_size": self.batch_size,
+            "onnxruntime": onnxruntime.__version__,
+        }
+
+
+def lrn_fed_nodes(model: onnx.ModelProto) -> list[str]:
+    """Conv/Gemm/MatMul nodes whose activation input is an LRN output; quantizing them would put a Q on it."""
+    lrn_outputs = {out for node in model.graph.node if node.op_type == "LRN" for out in node.output}
+    return [n.name for n in model.graph.node if n.op_type in OP_TYPES and n.input and n.input[0] in lrn_outputs]
+
+
+def quantizable_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes this scheme quantizes (the fallback candidates)."""
+    skip = set(lrn_fed_nodes(model))
+    return [n.name for n in model.graph.node if n.op_type in OP_TYPES and n.name not in skip]
+
+
+def quantize_from_ranges(
+    model_path: str | Path, ranges: TensorsData, *, exclude: Sequence[str] = ()
+) -> onnx.ModelProto:
+    """The QDQ model of ``model_path`` from precomputed ranges; ``exclude`` nodes stay float.
+
+    Runs ``quantize_static`` with the ranges as its calibration cache (no data
+    reader: nothing is calibrated here), then keeps LRN outside QDQ and checks
+    the result against the scheme in the module docstring.
+    """
+    base = onnx.load(str(model_path), load_external_data=False)
+    excluded = sorted(set(exclude) | set(lrn_fed_nodes(base)))
+    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-int8.") as tmp, quiet_ort():
+        cache, out = Path(tmp) / "ranges.json", Path(tmp) / "int8.onnx"
+        save_tensors_data(ranges, cache)
+        quantize_static(
+            str(model_path),
+            str(out),
+            None,
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(OP_TYPES),
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=excluded,
+            calibrate_method=ranges.calibration_method,
+            calibration_cache_path=str(cache),
+            extra_options=dict(QUANT_OPTIONS),
+        )
+        model = onnx.load(str(out))
+    keep_lrn_outside_qdq(model)
+    problems = qdq_problems(model)
+    if problems:
+        raise ExportError(f"The INT8 model breaks the QDQ scheme TensorRT needs: {'; '.join(problems[:5])}.")
+    return model
+
+
+def keep_lrn_outside_qdq(model: onnx.ModelProto) -> int:
+    """Make every LRN read the float tensor instead of a DQ output; drop Q/DQ left unused. Returns rewires."""
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    rewired = 0
+    for node in graph.node:
+        if node.op_type != "LRN":
+            continue
+        dq = producer.get(node.input[0])
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is not None and q.op_type == "QuantizeLinear":
+            node.input[0] = q.input[0]
+            rewired += 1
+    if rewired:
+        _drop_dead_qdq(graph)
+    return rewired
+
+
+def _drop_dead_qdq(graph: onnx.GraphProto) -> None:
+    while True:
+        used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+        dead = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.output[0] not in used]
+        if not dead:
+            return
+        for node in dead:
+            graph.node.remove(node)
+
+
+def qdq_problems(model: onnx.ModelProto) -> list[str]:
+    """Everything in ``model`` that breaks the scheme of the module docstring (empty when it holds)."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    problems: list[str] = []
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
+            zp = inits.get(node.input[2])
+            if zp is None:
+                problems.append(f"{node.name} has a zero point that is not a constant")
+            elif zp.data_type != onnx.TensorProto.INT8 or onnx.numpy_helper.to_array(zp).any():
+                problems.append(f"{node.name} has a zero point that is not int8 0")
+        if node.op_type == "DequantizeLinear":
+            source = inits.get(node.input[0])
+            if source is not None and source.data_type != onnx.TensorProto.INT8:
+                problems.append(f"{node.name} dequantizes a non-int8 constant (a quantized bias?)")
+        consumers = [c for c in graph.node if node.output and node.output[0] in c.input]
+        if node.op_type == "DequantizeLinear":
+            for c in consumers:
+                if c.op_type not in OP_TYPES:
+                    problems.append(f"{c.name} ({c.op_type}) consumes the dequantized {node.input[0]}")
+        if node.op_type == "LRN":
+            near = [producer.get(node.input[0])] + consumers
+            if any(n is not None and n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in near):
+                problems.append(f"LRN {node.name} has a Q/DQ on its input or output")
+        if node.op_type in OP_TYPES:
+            problems += _weight_problems(node, producer, inits)
+    return problems
+
+
+def _weight_problems(node: onnx.NodeProto, producer: dict, inits: dict) -> list[str]:
+    """Per-channel weight axis and float bias of one Conv/Gemm/MatMul node."""
+    problems = []
+    dq = producer.get(node.input[1]) if len(node.input) > 1 else None
+    if dq is not None and dq.op_type == "DequantizeLinear":
+        axis = next((onnx.helper.get_attribute_value(a) for a in dq.attribute if a.name == "axis"), 1)
+        trans_b = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "transB"), 0)
+        rank = len(inits[dq.input[0]].dims) if dq.input[0] in inits else 2
+        want = {"Conv": 0, "Gemm": 0 if trans_b else 1, "MatMul": rank - 1}[node.op_type]
+        scale = inits.get(dq.input[1])
+        if (axis % max(rank, 1)) != want or scale is None or len(scale.dims) != 1:
+            problems.append(f"{node.name} weights are not per-channel on axis {want}")
+    if len(node.input) > 2 and node.input[2]:
+        bias_src = producer.get(node.input[2])
+        if bias_src is not None and bias_src.op_type == "DequantizeLinear":
+            problems.append(f"{node.name} has a quantized bias")
+    return problems
+
+
+def count_ops(model: onnx.ModelProto) -> dict[str, int]:
+    """Node count per op type (for reports)."""
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+
+@dataclass
+class Int8Result:
+    """What ``build_int8`` wrote and measured (top-1 in percent, None when not measured)."""
+
+    out: str
+    method: str
+    num_images: int
+    calib_source: str
+    calib_digest: str
+    cache_hit: bool
+    cache_file: str
+    calibration_seconds: float
+    quantized_nodes: list[str]
+    fallback_nodes: list[str]
+    fp32_bytes: int
+    int8_bytes: int
+    top1: dict[str, float | None] = field(default_factory=dict)
+    eval_images: int = 0
+    fallback: FallbackResult | None = None
+
+    def to_json(self) -> str:
+        raw = asdict(self)
+        raw["fallback"] = json.loads(self.fallback.to_json()) if self.fallback else None
+        return json.dumps(raw, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Int8Result":
+        raw = json.loads(text)
+        fb = raw.pop("fallback", None)
+        return cls(**raw, fallback=FallbackResult.from_json(json.dumps(fb)) if fb else None)
+
+
+def build_int8(
+    onnx_path: str | os.PathLike,
+    calib: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    config: QuantizeConfig = QuantizeConfig(),
+    cache_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    max_drop: float | None = None,
+    eval_limit: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Int8Result:
+    """Calibrate (or reuse cached ranges), quantize, optionally measure and fall back, write ``out``.
+
+    ``cache_dir`` defaults to ``.calib-cache`` next to ``out``. ``progress(stage,
+    done, total)`` reports calibration images and fallback trials. Nothing is
+    written at ``out`` unless every step succeeds.
+    """
+    from alexnet_deploy.fsutil import atomic_path, sha256_file
+    from alexnet_deploy.onnx_meta import check_external_data_paths, read_meta, write_meta
+
+    src, dst = Path(onnx_path), Path(out)
+    check_max_drop(max_drop, has_data=data_dir is not None)
+    if dst.resolve() == src.resolve():
+        raise InputError(f"--out {dst} is the FP32 model itself; write the INT8 model to another file.")
+    check_external_data_paths(src)
+    meta = read_meta(src)
+    if meta.precision != "fp32":
+        raise InputError(f"{src} is a {meta.precision} model; quantize the FP32 export instead.")
+    calib_set = find_calibration_set(
+        calib, num_images=config.num_images, min_images=config.min_images, input_size=meta.input_size
+    )
+    settings = config.cache_settings()
+    model_sha = sha256_file(src)
+    key = cache_key(calib_digest=calib_set.digest, model_sha256=model_sha, settings=settings)
+    cache = RangeCache(Path(cache_dir) if cache_dir is not None else dst.parent / ".calib-cache")
+    start = time.perf_counter()
+    ranges = cache.load(key)
+    hit = ranges is not None
+    if ranges is None:
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress("calibrate", done[0], calib_set.count)
+
+        reader = ImageCalibrationReader(
+            calib_set, input_size=meta.input_size, resize=meta.resize, mean=meta.mean, std=meta.std,
+            batch_size=config.batch_size, on_batch=step,
+        )
+        ranges = calibrate(src, reader, method=config.method, op_types=OP_TYPES)
+        cache.save(key, ranges, inputs={"calib": str(calib_set.source), "images": calib_set.count,
+                                        "calib_sha256": calib_set.digest, "model": str(src), **settings})
+    seconds = time.perf_counter() - start
+    proto = quantize_from_ranges(src, ranges)
+    top1s: dict[str, float | None] = {}
+    fallback = None
+    evaluated = 0
+    if data_dir is not None:
+        val = load_labelled_split(data_dir, class_names=meta.class_names, input_size=meta.input_size,
+                                  resize=meta.resize, mean=meta.mean, std=meta.std, limit=eval_limit)
+        evaluated = len(val)
+        top1s = {"fp32": top1(src, val), "fp16": _fp16_top1(src, val), "int8": top1(proto.SerializeToString(), val)}
+        if max_drop is not None:
+            candidates = quantizable_nodes(onnx.load(str(src), load_external_data=False))
+
+            def top1_excluding(nodes: Sequence[str]) -> float:
+                return top1(quantize_from_ranges(src, ranges, exclude=nodes).SerializeToString(), val)
+
+            tried: list[str] = []
+
+            def trial(node: str, score: float) -> None:
+                tried.append(node)
+                if progress:
+                    progress("fallback", len(tried), len(candidates))
+
+            fallback = search_fallback(candidates=candidates, top1_excluding=top1_excluding,
+                                       fp32_top1=top1s["fp32"], int8_top1=top1s["int8"], max_drop=max_drop,
+                                       on_trial=trial)
+            if fallback.excluded:
+                proto = quantize_from_ranges(src, ranges, exclude=fallback.excluded)
+                top1s["int8"] = fallback.final_top1
+    fallback_nodes = list(fallback.excluded) if fallback else []
+    quantized = [n.name for n in proto.graph.node if n.op_type in OP_TYPES and _has_dq_input(proto, n)]
+    write_meta(proto, meta.with_stage(precision="int8", extra={
+        "int8_method": config.method, "int8_calib_images": calib_set.count, "int8_calib_sha256": calib_set.digest,
+        "int8_fallback_nodes": json.dumps(fallback_nodes), "int8_source_onnx_sha256": model_sha,
+    }))
+    with atomic_path(dst) as tmp:
+        onnx.save(proto, str(tmp))
+    return Int8Result(
+        out=str(dst), method=config.method, num_images=calib_set.count, calib_source=str(calib_set.source),
+        calib_digest=calib_set.digest, cache_hit=hit, cache_file=str(cache.path_for(key)),
+        calibration_seconds=round(seconds, 3), quantized_nodes=quantized, fallback_nodes=fallback_nodes,
+        fp32_bytes=src.stat().st_size, int8_bytes=dst.stat().st_size, top1=top1s, eval_images=evaluated,
+        fallback=fallback,
+    )
+
+
+def _has_dq_input(model: onnx.ModelProto, node: onnx.NodeProto) -> bool:
+    dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    return bool(node.input) and node.input[0] in dq_outputs
+
+
+def _fp16_top1(src: Path, val) -> float | None:
+    """Top-1 of ``<stem>.fp16.onnx`` beside the FP32 model, or of a fresh FP16 conversion; None if neither."""
+    sibling = src.with_name(src.name[: -len(".onnx")] + ".fp16.onnx") if src.name.endswith(".onnx") else None
+    if sibling is not None and sibling.is_file():
+        return top1(sibling, val)
+    try:
+        from alexnet_deploy import fp16
+    except ImportError:
+        return None
+    convert = getattr(fp16, "convert_fp16", None)
+    if convert is None:
+        return None
+    from alexnet_deploy.errors import DeployError
+
+    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-fp16.") as tmp:
+        target = Path(tmp) / "model.fp16.onnx"
+        try:
+            convert(src, target, calib_images=val.images[:32])
+        except DeployError:
+            return None  # an FP16 model that fails its own checks has no top-1 to show
+        return top1(target, val)
