@@ -288,6 +288,10 @@ def build_int8(
     calib_set = find_calibration_set(
         calib, num_images=config.num_images, min_images=config.min_images, input_size=meta.input_size
     )
+    val = None
+    if data_dir is not None:  # read the labelled split first: a bad one fails before the slow work
+        val = load_labelled_split(data_dir, class_names=meta.class_names, input_size=meta.input_size,
+                                  resize=meta.resize, mean=meta.mean, std=meta.std, limit=eval_limit)
     settings = config.cache_settings()
     model_sha = sha256_file(src)
     key = cache_key(calib_digest=calib_set.digest, model_sha256=model_sha, settings=settings)
@@ -315,9 +319,7 @@ def build_int8(
     top1s: dict[str, float | None] = {}
     fallback = None
     evaluated = 0
-    if data_dir is not None:
-        val = load_labelled_split(data_dir, class_names=meta.class_names, input_size=meta.input_size,
-                                  resize=meta.resize, mean=meta.mean, std=meta.std, limit=eval_limit)
+    if val is not None:
         evaluated = len(val)
         top1s = {"fp32": top1(src, val), "fp16": _fp16_top1(src, val), "int8": top1(proto.SerializeToString(), val)}
         if max_drop is not None:
@@ -338,6 +340,7 @@ def build_int8(
                                        on_trial=trial)
             if fallback.excluded:
                 proto = quantize_from_ranges(src, ranges, exclude=fallback.excluded)
+                top1s["int8 before fallback"] = top1s["int8"]
                 top1s["int8"] = fallback.final_top1
     fallback_nodes = list(fallback.excluded) if fallback else []
     quantized = [n.name for n in proto.graph.node if n.op_type in OP_TYPES and _has_dq_input(proto, n)]

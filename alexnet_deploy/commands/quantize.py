@@ -55,7 +55,7 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
 
         result = build_int8(onnx_path, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
                             max_drop=max_drop, eval_limit=eval_images, progress=progress)
-    _print_result(Console(), result)
+    _print_result(Console(soft_wrap=True), result)
     if json_out:
         from alexnet_deploy.fsutil import atomic_path
 
@@ -79,8 +79,10 @@ def _print_result(console, result) -> None:
         for column in ("precision", "top-1 %", "vs FP32 (pp)"):
             table.add_column(column, justify="left" if column == "precision" else "right")
         base = result.top1.get("fp32")
-        for name in ("fp32", "fp16", "int8"):
-            value = result.top1.get(name)
+        for name in ("fp32", "fp16", "int8 before fallback", "int8"):
+            if name not in result.top1:
+                continue
+            value = result.top1[name]
             if value is None:
                 table.add_row(name, "not available", "")
                 continue
