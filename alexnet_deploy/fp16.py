@@ -12,6 +12,7 @@ the same arrays as for the fp32 model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -85,12 +86,20 @@ def convert_fp16(
         raise InputError(f"Output {dst} is a folder; give a file path such as {dst / 'model.fp16.onnx'}.")
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise InputError(f"Output {dst} is the fp32 model itself; choose another output path.")
-    meta = read_meta(src)
-    if meta.precision != "fp32":
-        raise InputError(f"{src} is a {meta.precision} model; fp16 conversion starts from the fp32 export.")
-    threshold = margin * FP16_MAX
-    peaks = activation_peaks(src, calib_images) if calib_images is not None and len(calib_images) else {}
+    calib = calib_images if calib_images is not None else np.zeros((0, 3, 1, 1), np.float32)
+    images = check_images if check_images is not None else calib
+    if not len(images):
+        raise InputError("The fp16 conversion needs calibration or check images to verify the fp16 model.")
     model = load_onnx(src)
+    meta = read_meta(model, where=str(src))
+    if meta.precision != "fp32":
+        raise InputError(f"{src} is already {meta.precision}; convert the fp32 model made by `alexnet-deploy export` instead.")
+    threshold = margin * FP16_MAX
+    value_info = _infer_types(model)
+    with _probe_session(model, src, value_info) as probe:
+        peaks = _peaks(probe, calib)
+        reference = run_session(probe, images)  # the graph's own output comes first
+    model.graph.value_info.extend(value_info)
     kept = _nodes_to_keep(model, peaks, threshold)
     converted = _convert(model, [k["node"] for k in kept])
     del model
@@ -98,17 +107,13 @@ def convert_fp16(
         "fp16.kept_fp32": json.dumps(kept),
         "fp16.margin": repr(margin),
         "fp16.threshold": f"{threshold:g}",
-        "fp16.calibration_images": str(0 if calib_images is None else len(calib_images)),
+        "fp16.calibration_images": str(len(calib)),
     }
     write_meta(converted, meta.with_stage(precision="fp16", extra=extra))
-    images = check_images if check_images is not None else calib_images
-    if images is None or not len(images):
-        raise InputError("convert_fp16 needs calibration or check images to verify the fp16 model.")
     with staged_output(dst) as staged:
         external = save_model(converted, staged)
         del converted
         onnx.checker.check_model(str(staged), full_check=True)
-        reference = run_session(ort_session(src), images)
         candidate = run_session(ort_session(staged), images)
         parity = compare_logits(
             reference, candidate, rel_tol=0.0, tie_tol=TIE_TOL, image_source=image_source, min_agreement=min_agreement
@@ -120,70 +125,90 @@ def convert_fp16(
         out=str(dst),
         kept_fp32=kept,
         threshold=threshold,
-        calibration_images=0 if calib_images is None else len(calib_images),
+        calibration_images=len(calib),
         parity=parity,
         size_bytes=size,
         seconds={"total": round(time.perf_counter() - start, 3)},
     )
 
 
-def activation_peaks(onnx_path: str | os.PathLike, images: np.ndarray, *, chunk: int = 8) -> dict[str, float]:
-    """Largest |value| of every float tensor the fp32 model computes on ``images`` (graph input included)."""
+def activation_peaks(onnx_path: str | os.PathLike, images: np.ndarray) -> dict[str, float]:
+    """Largest |value| of every float activation the fp32 model computes on ``images`` (input included)."""
+    from alexnet_deploy.onnx_meta import load_onnx
+
+    model = load_onnx(onnx_path)
+    with _probe_session(model, Path(onnx_path), _infer_types(model)) as probe:
+        return _peaks(probe, images)
+
+
+def _infer_types(model) -> list:
+    """value_info of every intermediate tensor, inferred on a weightless copy of the graph (cheap)."""
+    import onnx
+
+    light = onnx.ModelProto(ir_version=model.ir_version)
+    light.opset_import.extend(model.opset_import)
+    light.graph.node.extend(model.graph.node)
+    light.graph.input.extend(model.graph.input)
+    light.graph.output.extend(model.graph.output)
+    for init in model.graph.initializer:
+        if int(np.prod(init.dims)) > 64:
+            # Weights only need their shapes here; small ones may be shape operands, so they stay.
+            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+        else:
+            light.graph.initializer.append(init)
+    inferred = onnx.shape_inference.infer_shapes(light)
+    return list(inferred.graph.value_info)
+
+
+@contextlib.contextmanager
+def _probe_session(model, src: Path, value_info: list):
+    """An ORT session of ``model`` whose outputs are its own, then every float intermediate tensor."""
     import onnx
     import onnxruntime as ort
 
-    from alexnet_deploy.onnx_meta import check_external_data_paths, load_onnx
+    from alexnet_deploy.onnx_meta import load_onnx
 
-    src = Path(onnx_path)
-    external = check_external_data_paths(src)
-    graph_only = load_onnx(src, load_weights=False)
-    inferred = onnx.shape_inference.infer_shapes(_without_weights(graph_only))
-    float_types = {onnx.TensorProto.FLOAT}
-    # Weights (initializers) are not activations; graph inputs and outputs are measured anyway.
-    outputs = {o.name for o in graph_only.graph.output} | {i.name for i in graph_only.graph.initializer}
-    outputs |= {i.name for i in graph_only.graph.input}
-    for info in inferred.graph.value_info:
-        if info.type.tensor_type.elem_type in float_types and info.name not in outputs:
-            graph_only.graph.output.append(info)
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # Graph rewrites would fuse away the tensors we want to observe.
+    # Fusions would hide the tensors we want to observe.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    probe = src.parent / f".{src.name}.probe.onnx"
+    providers = ["CPUExecutionProvider"]
+    skip = {o.name for o in model.graph.output} | {i.name for i in model.graph.initializer}
+    extra = [v for v in value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and v.name not in skip]
+    n_out = len(model.graph.output)
+    model.graph.output.extend(extra)
     try:
-        if external:
-            # External data is found relative to the model file, so the probe sits beside it.
-            onnx.save_model(graph_only, str(probe))
-            session = ort.InferenceSession(str(probe), sess_options=options, providers=["CPUExecutionProvider"])
-        else:
-            session = ort.InferenceSession(graph_only.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+        serialized = model.SerializeToString()
+    except Exception:  # past protobuf's 2 GB limit (upb raises ValueError or EncodeError)
+        serialized = None
     finally:
-        probe.unlink(missing_ok=True)
+        del model.graph.output[n_out:]
+    if serialized is not None:
+        session = ort.InferenceSession(serialized, sess_options=options, providers=providers)
+        del serialized
+    else:
+        # Too big for one protobuf: a graph-only probe beside the source finds its external data.
+        graph_only = load_onnx(src, load_weights=False)
+        graph_only.graph.output.extend(extra)
+        probe = src.parent / f".{src.name}.probe.onnx"
+        try:
+            onnx.save_model(graph_only, str(probe))
+            session = ort.InferenceSession(str(probe), sess_options=options, providers=providers)
+        finally:
+            probe.unlink(missing_ok=True)
+    yield session
+
+
+def _peaks(session, images: np.ndarray, *, chunk: int = 8) -> dict[str, float]:
     input_name = session.get_inputs()[0].name
     names = [o.name for o in session.get_outputs()]
-    peaks = {input_name: float(np.abs(images).max())}
+    peaks: dict[str, float] = {input_name: float(np.abs(images).max())} if len(images) else {}
     for lo in range(0, len(images), chunk):
         values = session.run(None, {input_name: np.ascontiguousarray(images[lo : lo + chunk], dtype=np.float32)})
         for name, value in zip(names, values):
-            peak = float(np.abs(value).max()) if value.size else 0.0
-            peaks[name] = max(peaks.get(name, 0.0), peak if np.isfinite(value).all() else float("inf"))
+            peak = float(np.abs(value).max()) if np.isfinite(value).all() else float("inf")
+            peaks[name] = max(peaks.get(name, 0.0), peak)
     return peaks
-
-
-def _without_weights(model):
-    """A copy without initializer bytes (shape inference needs only their shapes)."""
-    import onnx
-
-    light = onnx.ModelProto()
-    light.CopyFrom(model)
-    for init in light.graph.initializer:
-        if init.dims and np.prod(init.dims) > 64:
-            # Large float weights are never shape inputs; replace them by graph inputs of the same type.
-            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
-    keep = [i for i in light.graph.initializer if not (i.dims and np.prod(i.dims) > 64)]
-    del light.graph.initializer[:]
-    light.graph.initializer.extend(keep)
-    return light
 
 
 def _nodes_to_keep(model, peaks: dict[str, float], threshold: float) -> list[dict[str, str]]:
@@ -220,10 +245,13 @@ def _convert(model, keep_nodes: list[str]):
     converted = convert_float_to_float16(
         model,
         keep_io_types=True,
+        disable_shape_infer=True,  # value_info was inferred once, on a weightless copy
         op_block_list=[*DEFAULT_OP_BLOCK_LIST, *ALWAYS_FP32_OPS],
         node_block_list=keep_nodes,
     )
     converted.ir_version = min(converted.ir_version, IR_VERSION)
+    # The converter leaves stale value_info types around fp32-kept nodes; the checker re-infers them.
+    del converted.graph.value_info[:]
     _topological_sort(converted.graph)
     return converted
 

@@ -111,11 +111,14 @@ def write_meta(model_proto, meta: ModelMeta) -> None:
         model_proto.metadata_props.add(key=PREFIX + key, value=encoded)
 
 
-def read_meta(path_or_proto) -> ModelMeta:
-    """The ModelMeta of an ONNX file or ModelProto; InputError when it has none."""
+def read_meta(path_or_proto, *, where: str | None = None) -> ModelMeta:
+    """The ModelMeta of an ONNX file or ModelProto; InputError when it has none.
+
+    ``where`` names the model in error messages (default: its path, or "This model").
+    """
     if isinstance(path_or_proto, (str, os.PathLike)):
-        return _meta_from_proto(load_onnx(path_or_proto, load_weights=False), str(path_or_proto))
-    return _meta_from_proto(path_or_proto, "This model")
+        return _meta_from_proto(load_onnx(path_or_proto, load_weights=False), where or str(path_or_proto))
+    return _meta_from_proto(path_or_proto, where or "This model")
 
 
 def _meta_from_proto(proto, where: str) -> ModelMeta:
