@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from alexnet_deploy.data import list_images, preprocess_files
-from alexnet_deploy.errors import DataError, InputError
+from alexnet_deploy.errors import DataError, DeployError, InputError
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,26 @@ def top1(model, data: LabelledSet, *, batch_size: int = 32) -> float:
         logits = session.run(None, {name: data.images[lo : lo + batch_size]})[0]
         correct += int((logits.argmax(axis=1) == data.labels[lo : lo + batch_size]).sum())
     return 100.0 * correct / max(len(data), 1)
+
+
+def fp16_top1(src: Path, val: LabelledSet) -> float | None:
+    """Top-1 of the FP16 model of ``src``: ``<stem>.fp16.onnx`` beside it when that was made from the same
+    source, else a fresh ``fp16.convert_fp16``; None when the conversion fails its own checks."""
+    from alexnet_deploy.fp16 import convert_fp16
+    from alexnet_deploy.onnx_meta import read_meta
+
+    sibling = src.with_name(src.name.removesuffix(".onnx") + ".fp16.onnx")
+    if sibling.is_file():
+        theirs, ours = read_meta(sibling), read_meta(src)
+        if theirs.precision == "fp16" and theirs.source_sha256 == ours.source_sha256:
+            return top1(sibling, val)
+    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-fp16.") as tmp:
+        target = Path(tmp) / "model.fp16.onnx"
+        try:
+            convert_fp16(src, target, calib_images=val.images[:32])
+        except DeployError:
+            return None
+        return top1(target, val)
 
 
 @dataclass

@@ -47,7 +47,14 @@ from alexnet_deploy.calibration import (
     find_calibration_set,
     quiet_ort,
 )
-from alexnet_deploy.fallback import FallbackResult, check_max_drop, load_labelled_split, search_fallback, top1
+from alexnet_deploy.fallback import (
+    FallbackResult,
+    check_max_drop,
+    fp16_top1,
+    load_labelled_split,
+    search_fallback,
+    top1,
+)
 
 from alexnet_deploy.errors import ExportError, InputError
 
@@ -321,7 +328,7 @@ def build_int8(
     evaluated = 0
     if val is not None:
         evaluated = len(val)
-        top1s = {"fp32": top1(src, val), "fp16": _fp16_top1(src, val), "int8": top1(proto.SerializeToString(), val)}
+        top1s = {"fp32": top1(src, val), "fp16": fp16_top1(src, val), "int8": top1(proto.SerializeToString(), val)}
         if max_drop is not None:
             candidates = quantizable_nodes(onnx.load(str(src), load_external_data=False))
 
@@ -362,26 +369,3 @@ def build_int8(
 def _has_dq_input(model: onnx.ModelProto, node: onnx.NodeProto) -> bool:
     dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     return bool(node.input) and node.input[0] in dq_outputs
-
-
-def _fp16_top1(src: Path, val) -> float | None:
-    """Top-1 of ``<stem>.fp16.onnx`` beside the FP32 model, or of a fresh FP16 conversion; None if neither."""
-    sibling = src.with_name(src.name[: -len(".onnx")] + ".fp16.onnx") if src.name.endswith(".onnx") else None
-    if sibling is not None and sibling.is_file():
-        return top1(sibling, val)
-    try:
-        from alexnet_deploy import fp16
-    except ImportError:
-        return None
-    convert = getattr(fp16, "convert_fp16", None)
-    if convert is None:
-        return None
-    from alexnet_deploy.errors import DeployError
-
-    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-fp16.") as tmp:
-        target = Path(tmp) / "model.fp16.onnx"
-        try:
-            convert(src, target, calib_images=val.images[:32])
-        except DeployError:
-            return None  # an FP16 model that fails its own checks has no top-1 to show
-        return top1(target, val)

@@ -68,7 +68,7 @@ def test_qdq_graph_properties(paper):
     inits = _inits(model)
     producer = {o: n for n in model.graph.node for o in n.output}
     nodes = list(model.graph.node)
-    assert sum(n.op_type == "LRN" for n in nodes) == 2
+    assert sum(n.op_type == "LRN" for n in nodes) == 2 and model.ir_version <= 13  # onnxruntime 1.31 loads <= 13
     assert qdq_problems(model) == []
     for node in (n for n in nodes if n.op_type in QDQ):
         zero_point = inits[node.input[2]]
