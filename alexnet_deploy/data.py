@@ -20,6 +20,11 @@ from alexnet_deploy.errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 RESIZE = 256
+SPLIT_NAMES = frozenset({"train", "val", "calib", "test"})
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def list_images(root: str | os.PathLike) -> list[Path]:
@@ -116,10 +121,6 @@ def preprocess_files(
     return np.stack([transform(load_rgb(p)) for p in paths])
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
 def scan_image_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Path, int]]]:
     """Sorted class names and ``(path, label)`` samples of an ImageFolder tree ``root/<class>/...``.
 
@@ -135,13 +136,18 @@ def scan_image_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Pa
     class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise DataError(f"Image folder {folder} holds no class folders; put each class's images in {folder}/<class>/.")
+    names = [p.name for p in class_dirs]
+    if set(names) <= SPLIT_NAMES:
+        # A dataset root passed where one split was expected would silently train on split names as labels.
+        raise DataError(f"{folder} holds the splits {', '.join(names)} rather than class folders; "
+                        f"pass one split, e.g. {folder / names[0]}.")
     samples: list[tuple[Path, int]] = []
     for label, class_dir in enumerate(class_dirs):
         files = _image_files(class_dir)
         if not files:
             raise DataError(f"Class folder {class_dir} holds no JPEG or PNG images; add images or remove the folder.")
         samples += [(path, label) for path in files]
-    return [p.name for p in class_dirs], samples
+    return names, samples
 
 
 @dataclass(frozen=True)

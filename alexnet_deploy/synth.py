@@ -80,12 +80,25 @@ def _clutter(img: Image.Image, rng: np.random.Generator, bg: np.ndarray) -> None
         draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=colour)
 
 
-def _polygon(cx: float, cy: float, radii: list[float], angles: list[float], rot: float) -> list[tuple[float, float]]:
-    return [(cx + r * math.cos(a + rot), cy + r * math.sin(a + rot)) for r, a in zip(radii, angles)]
+def _polar(corners: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    return tuple((math.hypot(x, y), math.atan2(y, x)) for x, y in corners)
 
 
-def _regular(n: int) -> tuple[list[float], list[float]]:
-    return [1.0] * n, [2 * math.pi * k / n for k in range(n)]
+def _regular(n: int, radii: tuple[float, ...] = (1.0,)) -> tuple[tuple[float, float], ...]:
+    return tuple((radii[k % len(radii)], 2 * math.pi * k / n) for k in range(n))
+
+
+_W = 0.32  # the cross's half arm width, relative to its arm length
+# Polygon outlines as (radius, angle) pairs around the centre, radius 1 = the shape's size.
+POLYGONS = {
+    "square": _regular(4),
+    "triangle": _regular(3),
+    "hexagon": _regular(6),
+    "star": _regular(10, (1.0, 0.42)),
+    "cross": _polar([(1, _W), (_W, _W), (_W, 1), (-_W, 1), (-_W, _W), (-1, _W), (-1, -_W), (-_W, -_W), (-_W, -1),
+                     (_W, -1), (_W, -_W), (1, -_W)]),
+    "arrow": _polar([(1, 0), (0.1, 0.7), (0.1, 0.28), (-1, 0.28), (-1, -0.28), (0.1, -0.28), (0.1, -0.7)]),
+}
 
 
 def _shape_mask(name: str, rng: np.random.Generator, size: int) -> Image.Image:
@@ -99,38 +112,18 @@ def _shape_mask(name: str, rng: np.random.Generator, size: int) -> Image.Image:
     def disc(x: float, y: float, radius: float, fill: int) -> None:
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
 
-    if name == "circle":
+    if name in POLYGONS:
+        draw.polygon([(cx + r * k * math.cos(a + rot), cy + r * k * math.sin(a + rot)) for k, a in POLYGONS[name]],
+                     fill=255)
+    elif name in ("circle", "ring", "crescent"):
         disc(cx, cy, r, 255)
-    elif name == "ring":
-        disc(cx, cy, r, 255)
-        disc(cx, cy, r * rng.uniform(0.5, 0.65), 0)
-    elif name == "crescent":
-        disc(cx, cy, r, 255)
-        d = r * rng.uniform(0.4, 0.55)
-        disc(cx + d * math.cos(rot), cy + d * math.sin(rot), r * 0.9, 0)
+        if name == "ring":
+            disc(cx, cy, r * rng.uniform(0.5, 0.65), 0)
+        elif name == "crescent":
+            d = r * rng.uniform(0.4, 0.55)
+            disc(cx + d * math.cos(rot), cy + d * math.sin(rot), r * 0.9, 0)
     else:
-        if name == "square":
-            radii, angles = _regular(4)
-        elif name == "triangle":
-            radii, angles = _regular(3)
-        elif name == "hexagon":
-            radii, angles = _regular(6)
-        elif name == "star":
-            radii = [1.0 if k % 2 == 0 else 0.42 for k in range(10)]
-            angles = [math.pi * k / 5 for k in range(10)]
-        elif name == "cross":
-            w = 0.32  # half arm width relative to the arm length
-            corners = [(1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w), (-w, -1), (w, -1),
-                       (w, -w), (1, -w)]
-            radii = [math.hypot(x, y) for x, y in corners]
-            angles = [math.atan2(y, x) for x, y in corners]
-        elif name == "arrow":
-            corners = [(1, 0), (0.1, 0.7), (0.1, 0.28), (-1, 0.28), (-1, -0.28), (0.1, -0.28), (0.1, -0.7)]
-            radii = [math.hypot(x, y) for x, y in corners]
-            angles = [math.atan2(y, x) for x, y in corners]
-        else:
-            raise ValueError(f"unknown shape {name!r}")
-        draw.polygon(_polygon(cx, cy, [r * k for k in radii], angles, rot), fill=255)
+        raise ValueError(f"unknown shape {name!r}")
     return mask
 
 
@@ -221,7 +214,7 @@ class SynthInfo:
     format: str = "alexnet-deploy/synth"
 
     def to_json(self) -> dict:
-        return {**asdict(self), "classes": list(self.classes), "total": sum(self.counts.values()) * len(self.classes)}
+        return {**asdict(self), "classes": list(self.classes), "total": self.total}
 
     @classmethod
     def from_json(cls, data: dict) -> "SynthInfo":
@@ -257,7 +250,8 @@ def generate(
 
     The tree is built in a temporary folder next to ``out`` and renamed into place at
     the end, so ``out`` never holds a partial dataset. A non-empty ``out`` is refused
-    unless ``force`` (then it is replaced only after the new tree is complete).
+    unless ``force`` and it is an earlier generated tree (it is replaced only after the
+    new tree is complete).
     ``workers`` defaults to min(2, CPU count); the bytes do not depend on it.
     """
     if not 2 <= classes <= len(CLASS_NAMES):
@@ -271,8 +265,13 @@ def generate(
     target = Path(out)
     if target.exists() and not target.is_dir():
         raise InputError(f"{target} exists and is not a folder; choose another --out.")
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise InputError(f"Output folder {target} is not empty; choose another --out or pass --force to replace it.")
+    if target.is_dir() and any(target.iterdir()):
+        if not force:
+            raise InputError(f"Output folder {target} is not empty; choose another --out or pass --force to replace it.")
+        if not (target / "dataset.json").is_file():
+            # --force replaces an earlier synthetic tree, never an arbitrary folder (think `--out ~`).
+            raise InputError(f"{target} is not empty and holds no dataset.json from `data synth`, so --force will "
+                             "not replace it; remove it yourself or choose another --out.")
     names = CLASS_NAMES[:classes]
     info = SynthInfo(classes=names, counts=counts, seed=seed)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -295,10 +294,10 @@ def generate(
 
 
 def _run(chunks: list, *, total: int, workers: int, progress: bool) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich import progress as rp
 
-    columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    columns = (rp.TextColumn("synth"), rp.BarColumn(), rp.MofNCompleteColumn(), rp.TimeRemainingColumn())
+    with rp.Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("images", total=total)
         if workers == 1:
             for chunk in chunks:

@@ -84,6 +84,15 @@ def test_empty_class_folder_is_named(tmp_path):
         scan_image_folder(tmp_path)
 
 
+def test_a_dataset_root_is_not_a_split(tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / split / "cls").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "cls" / "x.png")
+    with pytest.raises(DataError, match=r"holds the splits train, val rather than class folders"):
+        scan_image_folder(tmp_path)
+    assert scan_image_folder(tmp_path / "train")[0] == ["cls"]
+
+
 def test_check_reports_unreadable_files(tmp_path):
     write_odd_images(tmp_path)
     bad = tmp_path / "a_dogs" / "broken.jpg"

@@ -122,6 +122,22 @@ def test_cli_rejects_bad_class_count(tmp_path, classes):
     assert not (tmp_path / "o").exists()
 
 
+def test_force_replaces_only_an_earlier_generated_tree(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    result = CliRunner().invoke(main, ["data", "synth", "--out", str(tmp_path / "mine"), "--force", "--per-class", "1"])
+    assert result.exit_code == 2 and "holds no dataset.json" in result.output
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_cli_help_lists_the_classes():
+    from alexnet_deploy.commands.data import CLASS_LIST
+
+    assert CLASS_LIST == ", ".join(synth.CLASS_NAMES)
+    result = CliRunner().invoke(main, ["data", "synth", "--help"])
+    assert result.exit_code == 0 and "--per-class" in result.output and "--force / --no-force" in result.output
+
+
 def test_cli_refuses_a_file_as_output(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
