@@ -26,7 +26,7 @@ import numpy as np
 from alexnet_deploy.errors import ExportError, InputError
 
 MIN_OPSET = 18  # the dynamo exporter and the onnxscript LRN translation (opset18.LRN)
-MAX_OPSET = 23  # the newest opset onnxruntime 1.31's CPU provider runs everywhere
+MAX_OPSET = 26  # the newest opset onnxruntime 1.31 loads (27 and 28 exist in onnx 1.23 but are refused)
 PROTOBUF_LIMIT = 2**31 - 1
 # Headroom for the metadata and graph beside the weights when deciding whether one file fits.
 SINGLE_FILE_LIMIT = PROTOBUF_LIMIT - (64 << 20)

@@ -49,13 +49,17 @@ def paper_ckpt(tmp_path_factory):
 def paper_export(paper_ckpt, tmp_path_factory):
     """`alexnet-deploy export` of the paper arch with every default."""
     out = tmp_path_factory.mktemp("onnx") / "paper.onnx"
-    result = CliRunner().invoke(main, ["export", "--checkpoint", str(paper_ckpt), "--out", str(out)])
-    return result, out
+    report = tmp_path_factory.mktemp("report") / "export.json"
+    result = CliRunner().invoke(main, ["export", "--checkpoint", str(paper_ckpt), "--out", str(out), "--json", str(report)])
+    return result, out, report
 
 
 def test_cli_export_writes_one_clean_self_contained_file(paper_export):
-    result, out = paper_export
+    result, out, report = paper_export
     assert result.exit_code == 0, result.output
+    summary = ExportResult.from_json(report.read_text())
+    assert summary and summary.out == str(out) and summary.batch == "dynamic" and summary.lrn_nodes == 2
+    assert summary.parity.max_abs_diff <= 1e-4 * summary.parity.max_abs_logit
     assert f"Wrote {out}" in result.output and "2 LRN nodes" in result.output
     assert "top-1 agreement 100.00% on 16 drawn images" in result.output
     # The exporter's own chatter stays out of the CLI output.

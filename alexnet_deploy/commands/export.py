@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from alexnet_deploy.errors import InputError
+from alexnet_deploy.errors import DeployError, ExportError, InputError
 
 
 def _batch(value: str) -> str | int:
@@ -34,6 +34,13 @@ def _echo_fp16(result) -> None:
     click.echo(f"  fp16 vs fp32: {result.parity.describe()}")
 
 
+def _write_json(path: str, result) -> None:
+    from alexnet_deploy.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(result.to_json() + "\n")
+
+
 def _fp16_images(meta, data: str | None, count: int):
     from alexnet_deploy.export import parity_batch
 
@@ -43,7 +50,7 @@ def _fp16_images(meta, data: str | None, count: int):
 @click.command("export")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=str), help="Checkpoint (.pt) to export.")
 @click.option("--out", required=True, type=click.Path(path_type=str), help="ONNX file to write, e.g. models/alexnet.onnx.")
-@click.option("--opset", default=18, show_default=True, type=int, help="ONNX opset (18 or later).")
+@click.option("--opset", default=18, show_default=True, type=int, help="ONNX opset, 18 to 26.")
 @click.option("--batch", default="dynamic", show_default=True, callback=lambda c, p, v: _batch(v),
               help="'dynamic' or a fixed batch size.")
 @click.option("--data", type=click.Path(path_type=str), default=None,
@@ -53,7 +60,8 @@ def _fp16_images(meta, data: str | None, count: int):
 @click.option("--fp16/--no-fp16", default=False, show_default=True, help="Also write <out stem>.fp16.onnx.")
 @click.option("--margin", type=click.FloatRange(min=0, min_open=True, max=1), default=None,
               help="With --fp16: keep a node fp32 when its activations reach MARGIN x 65504 (default 1/16).")
-def export_command(checkpoint, out, opset, batch, data, parity_images, fp16, margin) -> None:
+@click.option("--json", "json_out", type=click.Path(path_type=str), default=None, help="Also write the result as JSON.")
+def export_command(checkpoint, out, opset, batch, data, parity_images, fp16, margin, json_out) -> None:
     """Export a checkpoint to ONNX (one LRN node per LRN layer) and check it against PyTorch."""
     from rich.console import Console
 
@@ -69,15 +77,20 @@ def export_command(checkpoint, out, opset, batch, data, parity_images, fp16, mar
         f"{result.lrn_nodes} LRN nodes{', external data ' + ', '.join(result.external_data) if result.external_data else ''})"
     )
     click.echo(f"  onnxruntime vs PyTorch: {result.parity.describe()}")
+    if json_out:
+        _write_json(json_out, result)
     if fp16:
         from alexnet_deploy.fp16 import DEFAULT_MARGIN, convert_fp16
         from alexnet_deploy.onnx_meta import read_meta
 
         with console.status("Converting to fp16 (measuring activations, keeping LRN in fp32)..."):
             images, source = _fp16_images(read_meta(out), data, 64 if data else parity_images)
-            fp16_result = convert_fp16(
-                out, fp16_path(out), calib_images=images, margin=margin or DEFAULT_MARGIN, image_source=source
-            )
+            try:
+                fp16_result = convert_fp16(
+                    out, fp16_path(out), calib_images=images, margin=margin or DEFAULT_MARGIN, image_source=source
+                )
+            except DeployError as exc:
+                raise ExportError(f"{out} was written and checked, but the fp16 model was not: {exc}") from None
         _echo_fp16(fp16_result)
 
 
@@ -98,7 +111,6 @@ def convert_command(model, out, data, calib_images, check_images, margin, json_o
     from rich.console import Console
 
     from alexnet_deploy.fp16 import convert_fp16
-    from alexnet_deploy.fsutil import atomic_path
     from alexnet_deploy.onnx_meta import read_meta
 
     meta = read_meta(model)
@@ -113,8 +125,7 @@ def convert_command(model, out, data, calib_images, check_images, margin, json_o
         )
     _echo_fp16(result)
     if json_out:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(result.to_json())
+        _write_json(json_out, result)
 
 
 COMMANDS = [export_command, convert_command]
