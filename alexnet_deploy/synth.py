@@ -278,7 +278,7 @@ def generate(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         items = []
-        for split in SPLITS:
+        for split in (s for s in SPLITS if counts[s]):  # an empty split gets no folder at all
             for class_index, name in enumerate(names):
                 (tmp / split / name).mkdir(parents=True)
                 items += [(split, class_index, i, f"{split}/{name}/{name}_{i:05d}.png") for i in range(counts[split])]

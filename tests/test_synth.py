@@ -63,6 +63,36 @@ def test_tree_layout_and_dataset_json(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
 
 
+def test_a_failed_run_leaves_no_partial_tree_and_keeps_the_old_one(tmp_path, monkeypatch):
+    out = tmp_path / "d"
+    small(out, seed=1)
+    before = tree_bytes(out)
+    real = synth.render_image
+    calls = []
+
+    def failing(*args, **kw):  # a fault part-way through, as a full disk or Ctrl-C would cause
+        calls.append(args)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(synth, "render_image", failing)
+    with pytest.raises(KeyboardInterrupt):
+        small(out, seed=2, force=True, workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        calls.clear()
+        small(tmp_path / "new", workers=1)
+    assert tree_bytes(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_an_empty_split_gets_no_folder(tmp_path):
+    info = small(tmp_path / "d", classes=12, val_per_class=0, calib_per_class=0)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["dataset.json", "train"]
+    assert scan_image_folder(tmp_path / "d" / "train")[0] == sorted(synth.CLASS_NAMES)
+    assert info.total == 24
+
+
 def test_default_counts_meet_the_calibration_and_accuracy_needs():
     assert synth.default_calib_per_class(10) * 10 >= 512
     assert synth.default_calib_per_class(12) * 12 >= 512
