@@ -151,6 +151,20 @@ def test_parity_gate_catches_a_wrong_translation_and_writes_nothing(paper_ckpt, 
     assert list(tmp_path.iterdir()) == []
 
 
+def _failing_lrn(x, size: int, alpha: float, beta: float, k: float):
+    raise RuntimeError("this translation cannot be built")
+
+
+def test_exporter_failure_keeps_its_messages_and_writes_nothing(tmp_path):
+    failing = {torch.ops.alexnet_deploy.lrn.default: _failing_lrn}
+    with pytest.raises(Exception) as info:
+        export_onnx(_checkpoint("caffenet"), tmp_path / "m.onnx", translations=failing)
+    assert not isinstance(info.value, ExportError)  # a bug keeps its traceback
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "torch.onnx.export output" in notes and "[torch.onnx]" in notes
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_compare_logits_rules():
     ref = np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 0.0]])
     assert compare_logits(ref, ref + 1e-5, rel_tol=1e-4, image_source="t")
