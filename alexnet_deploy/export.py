@@ -261,6 +261,7 @@ def export_onnx(
         if not parity:
             raise ExportError(f"The exported model does not match PyTorch ({parity.describe()}); nothing was written.")
         size = sum(p.stat().st_size for p in [staged, *external])
+    timings["total"] = time.perf_counter() - start
     return ExportResult(
         out=str(out_path),
         arch=ckpt.arch,

@@ -30,7 +30,8 @@ def exported(tmp_path_factory):
     ckpt = folder / "paper.pt"
     save_checkpoint(ckpt, make_checkpoint(models.build("paper", num_classes=10), arch="paper"))
     out = folder / "models" / "alexnet.onnx"
-    result = CliRunner().invoke(main, ["export", "--checkpoint", str(ckpt), "--out", str(out), "--fp16", "--parity-images", "4"])
+    args = ["export", "--checkpoint", str(ckpt), "--out", str(out), "--fp16", "--parity-images", "4"]
+    result = CliRunner().invoke(main, args)
     return result, out, out.with_name("alexnet.fp16.onnx")
 
 
