@@ -71,7 +71,7 @@ class ParityResult:
         parts = [f"max |logit diff| {self.max_abs_diff:.3g}"]
         if self.rel_tol:
             parts.append(f"allowed {self.tolerance:.3g} = {self.rel_tol:g} x max |logit| {self.max_abs_logit:.3g}")
-        parts.append(f"top-1 agreement {self.agreement:.2%} on {self.images} {self.image_source} images")
+        parts.append(f"top-1 agreement {self.agreement:.2%} on {self.images} {self.image_source}")
         return ", ".join(parts)
 
 
@@ -129,10 +129,10 @@ def parity_batch(ckpt, *, data_dir: str | os.PathLike | None, count: int) -> tup
         # Spread the picks so a class-per-folder tree contributes several classes.
         n = min(count, len(files))
         picks = [files[i * len(files) // n] for i in range(n)]
-        return preprocess_files(picks, **prep), f"{Path(data_dir).name}/"
+        return preprocess_files(picks, **prep), f"images from {Path(data_dir).name}/"
     with tempfile.TemporaryDirectory(prefix="alexnet-deploy-parity-") as tmp:
         files = [draw_image(Path(tmp) / f"shapes_{i:02d}.png", seed=i) for i in range(count)]
-        return preprocess_files(files, **prep), "drawn"
+        return preprocess_files(files, **prep), "drawn images"
 
 
 def draw_image(path: Path, *, seed: int, size: tuple[int, int] = (320, 288)) -> Path:

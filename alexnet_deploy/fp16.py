@@ -63,7 +63,7 @@ def convert_fp16(
     calib_images: np.ndarray | None = None,
     check_images: np.ndarray | None = None,
     margin: float = DEFAULT_MARGIN,
-    image_source: str = "calibration",
+    image_source: str = "calibration images",
     min_agreement: float = MIN_AGREEMENT,
 ) -> Fp16Result:
     """Write an fp16 version of the exported fp32 model ``onnx_path`` to ``out``.

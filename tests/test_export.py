@@ -119,7 +119,7 @@ def test_torchvision_fixed_batch_external_data_and_real_images(tmp_path):
         _checkpoint("torchvision"), out, batch=2, data_dir=images, external_data=True, opset=20
     )
     assert result and result.lrn_nodes == 0 and "LRN" not in _ops(out)
-    assert result.parity.images == 5 and result.parity.image_source == "imgs/"
+    assert result.parity.images == 5 and result.parity.image_source == "images from imgs/"
     assert result.external_data == ["tv.onnx.data"] and (out.parent / "tv.onnx.data").is_file()
     assert check_external_data_paths(out) == [(out.parent / "tv.onnx.data").resolve()]
     dims = [d.dim_value for d in _graph(out).graph.input[0].type.tensor_type.shape.dim]
