@@ -251,6 +251,10 @@ class Int8Result:
     eval_images: int = 0
     fallback: FallbackResult | None = None
 
+    def __bool__(self) -> bool:
+        """False only when a --max-drop budget was set and not met."""
+        return self.fallback is None or bool(self.fallback)
+
     def to_json(self) -> str:
         raw = asdict(self)
         raw["fallback"] = json.loads(self.fallback.to_json()) if self.fallback else None
@@ -328,7 +332,14 @@ def build_int8(
     evaluated = 0
     if val is not None:
         evaluated = len(val)
-        top1s = {"fp32": top1(src, val), "fp16": fp16_top1(src, val), "int8": top1(proto.SerializeToString(), val)}
+        measures = {"fp32": lambda: top1(src, val), "fp16": lambda: fp16_top1(src, val),
+                    "int8": lambda: top1(proto.SerializeToString(), val)}
+        for i, (name, measure) in enumerate(measures.items()):
+            if progress:
+                progress("evaluate", i, len(measures))
+            top1s[name] = measure()
+        if progress:
+            progress("evaluate", len(measures), len(measures))
         if max_drop is not None:
             candidates = quantizable_nodes(onnx.load(str(src), load_external_data=False))
 

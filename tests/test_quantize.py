@@ -23,6 +23,7 @@ from alexnet_deploy.errors import DataError
 from alexnet_deploy.export import draw_image, export_onnx
 from alexnet_deploy.onnx_meta import IR_VERSION, read_meta
 from alexnet_deploy.quantize import (
+    Int8Result,
     QuantizeConfig,
     build_int8,
     keep_lrn_outside_qdq,
@@ -114,6 +115,7 @@ def test_metadata_records_the_int8_build(paper):
     assert int8.extra["int8_method"] == "entropy" and int8.extra["int8_calib_images"] == "16"
     assert int8.extra["int8_calib_sha256"] == paper["result"].calib_digest
     assert int8.extra["int8_fallback_nodes"] == "[]"
+    assert Int8Result.from_json(paper["result"].to_json()) == paper["result"] and paper["result"]
 
 
 def test_cache_hit_skips_calibration_and_a_changed_image_recalibrates(paper, tmp_path):

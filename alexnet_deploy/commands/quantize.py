@@ -43,7 +43,8 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
     check_max_drop(max_drop, has_data=data_dir is not None)
     config = QuantizeConfig(method=method, num_images=num_images, min_images=min_images)
     console = Console(stderr=True)
-    labels = {"calibrate": "Calibrating (images)", "fallback": "Fallback trials (layers)"}
+    labels = {"calibrate": "Calibrating (images)", "evaluate": "Top-1 on the val split (models)",
+              "fallback": "Fallback trials (layers)"}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
