@@ -156,7 +156,7 @@ def draw_image(path: Path, *, seed: int, size: tuple[int, int] = (320, 288)) -> 
             draw.rectangle(box, fill=colour)
         else:
             draw.polygon([tuple(int(v) for v in rng.integers(0, (w, h))) for _ in range(3)], fill=colour)
-    img.save(path)
+    img.save(path, compress_level=1)  # speed over size: these files live for one check
     return path
 
 
@@ -221,7 +221,7 @@ def export_onnx(
         ckpt, source_sha = checkpoint, ""
     else:
         ckpt, source_sha = load_checkpoint(checkpoint), sha256_file(checkpoint)
-    model = ckpt.build_model()
+    model = _build(ckpt)
     images, image_source = parity_batch(ckpt, data_dir=data_dir, count=parity_images)
     timings["load"] = time.perf_counter() - start
 
@@ -275,6 +275,38 @@ def export_onnx(
         source_sha256=source_sha,
         seconds={k: round(v, 3) for k, v in timings.items()},
     )
+
+
+def _build(ckpt):
+    """The checkpoint's model in eval mode, without paying for a random init that is overwritten.
+
+    Built on the meta device and given the checkpoint's tensors; anything that
+    does not fit goes through ``build_model`` for its CheckpointError.
+    """
+    import torch
+
+    from alexnet_deploy.models import build
+
+    try:
+        with torch.device("meta"):
+            model = build(ckpt.arch, num_classes=ckpt.num_classes)
+        model.load_state_dict(ckpt.state_dict, strict=True, assign=True)
+    except RuntimeError:
+        return ckpt.build_model()
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        return ckpt.build_model()
+    return model.eval()
+
+
+def _weight_bytes(proto) -> int:
+    """Bytes the initializers take when serialised, from their shapes (no data is touched)."""
+    from onnx import helper
+
+    total = 0
+    for init in proto.graph.initializer:
+        itemsize = helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        total += int(np.prod(init.dims, dtype=np.int64)) * itemsize
+    return total
 
 
 def _check_out(out: str | os.PathLike, checkpoint) -> Path:
@@ -379,7 +411,7 @@ def save_model(proto, path: Path, *, external_data: bool | None = None) -> list[
     import onnx
 
     if external_data is None:
-        external_data = proto.ByteSize() > SINGLE_FILE_LIMIT
+        external_data = _weight_bytes(proto) > SINGLE_FILE_LIMIT
     if not external_data:
         onnx.save_model(proto, str(path))
         return []
