@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from alexnet_deploy import models
-from alexnet_deploy.checkpoint import make_checkpoint, save_checkpoint
+from alexnet_deploy.checkpoint import Checkpoint, make_checkpoint, save_checkpoint
 from alexnet_deploy.cli import main
-from alexnet_deploy.errors import ExportError, InputError
+from alexnet_deploy.errors import CheckpointError, ExportError, InputError
 from alexnet_deploy.export import ExportResult, compare_logits, export_onnx
 from alexnet_deploy.fsutil import sha256_file
 from alexnet_deploy.lrn import LocalResponseNorm
@@ -221,5 +221,8 @@ def test_even_lrn_sizes_and_bad_api_arguments_are_refused(tmp_path):
         export_onnx(ckpt, tmp_path / "m.onnx", opset=99)
     with pytest.raises(InputError, match="Batch must be"):
         export_onnx(ckpt, tmp_path / "m.onnx", batch=-1)
+    wrong = Checkpoint(**{**vars(ckpt), "arch": "paper"})  # torchvision weights under the paper arch
+    with pytest.raises(CheckpointError, match="do not fit the 'paper' arch"):
+        export_onnx(wrong, tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 
