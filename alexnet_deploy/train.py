@@ -62,6 +62,8 @@ class EpochStats:
     images_per_s: float
     seconds: float
     skipped: int
+    images: int = 0  # training images seen this epoch, over all processes
+    val_images: int = 0
 
 
 @dataclass
@@ -109,9 +111,24 @@ def _new_head(model: nn.Module, num_classes: int) -> None:
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    # The fused kernels update all 58M parameters in one pass: on a 2-core CPU the per-tensor
+    # loop of the default implementation costs as much as the forward pass.
+    params = list(model.parameters())
+    fused = all(p.device.type in ("cpu", "cuda") for p in params)
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, fused=fused)
+    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=fused)
+
+
+_LRN_FP32 = False
+
+
+def _keep_lrn_fp32() -> None:
+    """Run LRN in fp32 under CUDA autocast: its sum of squares passes fp16's 65504 and turns into inf."""
+    global _LRN_FP32
+    if not _LRN_FP32:
+        torch.library.register_autocast("alexnet_deploy::lrn", "cuda", torch.float32)
+        _LRN_FP32 = True
 
 
 def _seed_epoch(seed: int, epoch: int, rank: int) -> None:
@@ -209,6 +226,8 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
     optimizer = _optimizer(model, recipe)
     use_amp = device.type == "cuda"  # mixed precision only where it pays and GradScaler is supported
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    if use_amp:
+        _keep_lrn_fp32()
     plateau = PlateauState(lr=recipe.lr)
     history = [EpochStats(**h) for h in previous.get("history", [])]
     best, best_epoch, start = float(previous.get("best_val_top1", -1.0)), int(previous.get("best_epoch", -1)), 0
@@ -263,7 +282,8 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
         v1, v5, vn = dd.all_reduce_sum([sum(c.correct for c in val.per_class), round(val.top5 * val.count), val.count], device)
         stats = EpochStats(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_top1=correct / max(seen, 1),
                            val_top1=v1 / max(vn, 1), val_top5=v5 / max(vn, 1), lr=lr,
-                           images_per_s=seen / train_s, seconds=train_s, skipped=int(skipped))
+                           images_per_s=seen / train_s, seconds=train_s, skipped=int(skipped),
+                           images=int(seen), val_images=int(vn))
         history.append(stats)
         if recipe.schedule == "plateau":
             plateau.update(stats.val_top1, recipe)
