@@ -55,10 +55,10 @@ from alexnet_deploy.fallback import (
     search_fallback,
     top1,
 )
-
 from alexnet_deploy.errors import ExportError, InputError
 
 OP_TYPES = ("Conv", "Gemm", "MatMul")
+# ORT's untyped extra_options, kept in one place; QuantizeConfig is the typed face of the rest.
 QUANT_OPTIONS = {
     "ActivationSymmetric": True,
     "WeightSymmetric": True,
