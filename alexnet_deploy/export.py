@@ -256,7 +256,7 @@ def export_onnx(
         del proto
         check_onnx_file(staged)
         timings["save_check"] = time.perf_counter() - start - sum(timings.values())
-        parity = check_parity(model, staged, images, batch=batch, image_source=image_source)
+        parity = check_parity(model, staged, images, image_source=image_source)
         timings["parity"] = time.perf_counter() - start - sum(timings.values())
         if not parity:
             raise ExportError(f"The exported model does not match PyTorch ({parity.describe()}); nothing was written.")
@@ -435,7 +435,7 @@ def check_onnx_file(path: Path) -> None:
         raise ExportError(f"The exported model fails onnx.checker: {str(exc).strip().splitlines()[0]}") from None
 
 
-def check_parity(model, onnx_path: Path, images: np.ndarray, *, batch: str | int, image_source: str) -> ParityResult:
+def check_parity(model, onnx_path: Path, images: np.ndarray, *, image_source: str) -> ParityResult:
     """Logits of onnxruntime (CPU) against PyTorch on ``images``."""
     import torch
 
@@ -444,20 +444,31 @@ def check_parity(model, onnx_path: Path, images: np.ndarray, *, batch: str | int
     with torch.no_grad():
         reference = model(torch.from_numpy(images)).numpy()
     session = ort_session(onnx_path)
-    candidate = run_session(session, images, batch=batch)
+    candidate = run_session(session, images)
     return compare_logits(reference, candidate, rel_tol=PARITY_REL_TOL, image_source=image_source)
 
 
-def run_session(session, images: np.ndarray, *, batch: str | int = "dynamic", chunk: int = 16) -> np.ndarray:
-    """Logits for ``images`` from an ORT session, in chunks (a fixed batch pads its last chunk)."""
-    name = session.get_inputs()[0].name
-    size = chunk if batch == "dynamic" else int(batch)
-    outputs = []
+def run_session(session, images: np.ndarray, *, chunk: int = 16, output: int = 0) -> np.ndarray:
+    """The ``output``-th output of an ORT session for ``images``, in chunks.
+
+    A model with a fixed batch size gets chunks of exactly that size (the last
+    one padded with copies of its final image, whose results are dropped).
+    """
+    return np.concatenate(list(iter_session(session, images, chunk=chunk, outputs=[output])))
+
+
+def iter_session(session, images: np.ndarray, *, chunk: int = 16, outputs: list[int] | None = None):
+    """Yield the requested outputs (all by default) chunk by chunk; one array, or a list for several."""
+    first = session.get_inputs()[0]
+    names = [o.name for o in session.get_outputs()]
+    wanted = names if outputs is None else [names[i] for i in outputs]
+    fixed = first.shape[0] if isinstance(first.shape[0], int) and first.shape[0] > 0 else None
+    size = fixed or chunk
     for lo in range(0, len(images), size):
         part = images[lo : lo + size]
         real = len(part)
-        if real < size and batch != "dynamic":
-            part = np.concatenate([part, np.repeat(part[-1:], size - real, axis=0)])
-        outputs.append(session.run(None, {name: np.ascontiguousarray(part, dtype=np.float32)})[0][:real])
-    return np.concatenate(outputs).astype(np.float32)
-
+        if fixed and real < fixed:
+            part = np.concatenate([part, np.repeat(part[-1:], fixed - real, axis=0)])
+        values = session.run(wanted, {first.name: np.ascontiguousarray(part, dtype=np.float32)})
+        values = [v[:real] for v in values]
+        yield values[0].astype(np.float32) if len(values) == 1 else values

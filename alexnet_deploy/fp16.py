@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from alexnet_deploy.errors import ExportError, InputError
-from alexnet_deploy.export import ParityResult, compare_logits, run_session, save_model, staged_output
+from alexnet_deploy.export import ParityResult, compare_logits, iter_session, run_session, save_model, staged_output
 
 FP16_MAX = 65504.0
 DEFAULT_MARGIN = 1 / 16
@@ -203,9 +203,8 @@ def _peaks(session, images: np.ndarray, *, chunk: int = 8) -> dict[str, float]:
     input_name = session.get_inputs()[0].name
     names = [o.name for o in session.get_outputs()]
     peaks: dict[str, float] = {input_name: float(np.abs(images).max())} if len(images) else {}
-    for lo in range(0, len(images), chunk):
-        values = session.run(None, {input_name: np.ascontiguousarray(images[lo : lo + chunk], dtype=np.float32)})
-        for name, value in zip(names, values):
+    for values in iter_session(session, images, chunk=chunk):
+        for name, value in zip(names, values if isinstance(values, list) else [values]):
             peak = float(np.abs(value).max()) if np.isfinite(value).all() else float("inf")
             peaks[name] = max(peaks.get(name, 0.0), peak)
     return peaks

@@ -226,3 +226,23 @@ def test_even_lrn_sizes_and_bad_api_arguments_are_refused(tmp_path):
         export_onnx(wrong, tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_run_session_pads_chunks_for_a_fixed_batch(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from alexnet_deploy.export import run_session
+    from alexnet_deploy.onnx_meta import IR_VERSION
+
+    weight = np.array([1.0, -2.0, 3.0], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["input", "w"], ["logits"])],
+        "fixed",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 3])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    path = tmp_path / "fixed.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION), path)
+    x = np.arange(15, dtype=np.float32).reshape(5, 3)
+    np.testing.assert_array_equal(run_session(ort_session(path), x), x + weight)
