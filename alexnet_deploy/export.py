@@ -217,6 +217,8 @@ def export_onnx(
     out_path = _check_out(out, checkpoint)
     opset = _check_opset(opset)
     batch = _check_batch(batch)
+    if parity_images < 1:
+        raise InputError(f"The parity check needs at least 1 image, got parity_images={parity_images}.")
     if isinstance(checkpoint, Checkpoint):
         ckpt, source_sha = checkpoint, ""
     else:
