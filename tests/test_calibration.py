@@ -210,3 +210,22 @@ def test_cache_round_trip_corruption_and_keys(tmp_path):
         warnings.simplefilter("error")
         cache.save(key, ranges, inputs={})
         assert cache.load(key) is not None
+
+
+def test_cli_warns_about_a_damaged_cache_and_recalibrates(tmp_path):
+    from click.testing import CliRunner
+
+    from alexnet_deploy.cli import main
+
+    model = tiny_model(tmp_path / "tiny.onnx")
+    write_images(tmp_path / "calib", 8)
+    args = ["quantize", "--onnx", str(model), "--calib", str(tmp_path / "calib"), "--min-images", "8",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "tiny.int8.onnx")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (cache_file,) = (tmp_path / "cache").iterdir()
+    cache_file.write_text("{broken")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"Warning: Ignoring unusable calibration cache {cache_file}" in result.output
+    assert "Calibrated on 8 images" in result.output
+    assert RangeCache(tmp_path / "cache").load(cache_file.stem) is not None  # rewritten, usable again

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 
@@ -36,6 +38,7 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from alexnet_deploy.calibration import CacheWarning
     from alexnet_deploy.fallback import check_max_drop
     from alexnet_deploy.quantize import QuantizeConfig, build_int8
 
@@ -54,8 +57,15 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
                 tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done)
 
-        result = build_int8(onnx_path, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
-                            max_drop=max_drop, eval_limit=eval_images, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CacheWarning)
+            result = build_int8(onnx_path, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
+                                max_drop=max_drop, eval_limit=eval_images, progress=progress)
+    for w in caught:  # a damaged cache is worth one plain line, not a source-code excerpt
+        if issubclass(w.category, CacheWarning):
+            console.print(f"[yellow]Warning:[/yellow] {w.message}", soft_wrap=True, highlight=False)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _print_result(Console(soft_wrap=True), result)
     if json_out:
         from alexnet_deploy.fsutil import atomic_path
