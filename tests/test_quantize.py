@@ -64,6 +64,7 @@ def _inits(model):
     return {t.name: t for t in model.graph.initializer}
 
 
+@pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
 def test_qdq_graph_properties(paper):
     model = paper["int8"]
     inits = _inits(model)
@@ -97,6 +98,7 @@ def test_qdq_graph_properties(paper):
         assert [c.op_type for c in nodes if lrn.output[0] in c.input] == ["MaxPool"]
 
 
+@pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
 def test_int8_runs_agrees_with_fp32_and_is_small(paper):
     x = preprocess_files(sorted(paper["calib"].iterdir()), input_size=227, mean=models.IMAGENET_MEAN,
                          std=models.IMAGENET_STD)
@@ -109,6 +111,7 @@ def test_int8_runs_agrees_with_fp32_and_is_small(paper):
     assert result.int8_bytes <= 0.3 * result.fp32_bytes
 
 
+@pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
 def test_metadata_records_the_int8_build(paper):
     fp32, int8 = read_meta(paper["fp32"]), read_meta(paper["result"].out)
     assert int8.precision == "int8" and (int8.arch, int8.class_names, int8.mean) == (fp32.arch, fp32.class_names, fp32.mean)
@@ -118,6 +121,7 @@ def test_metadata_records_the_int8_build(paper):
     assert Int8Result.from_json(paper["result"].to_json()) == paper["result"] and paper["result"]
 
 
+@pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
 def test_cache_hit_skips_calibration_and_a_changed_image_recalibrates(paper, tmp_path):
     first = paper["result"]
     assert not first.cache_hit and paper["events"][-1] == ("calibrate", 16, 16)
@@ -136,6 +140,7 @@ def test_cache_hit_skips_calibration_and_a_changed_image_recalibrates(paper, tmp
     assert not third.cache_hit and third.cache_file != first.cache_file and events[-1] == ("calibrate", 16, 16)
 
 
+@pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
 def test_failures_leave_nothing_at_out(paper, tmp_path):
     bad = tmp_path / "calib"
     shutil.copytree(paper["calib"], bad)
@@ -154,6 +159,7 @@ def test_failures_leave_nothing_at_out(paper, tmp_path):
     assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
 
 
+@pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
 def test_cli_success_and_refusals(paper, tmp_path):
     runner = CliRunner()
     base = ["quantize", "--onnx", str(paper["fp32"]), "--cache-dir", str(paper["root"] / "cache")]
