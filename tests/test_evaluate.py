@@ -38,7 +38,7 @@ def make_split(root: Path, *, per_class: int = 2, size: int = 80) -> Path:
 def tiny(tmp_path_factory):
     """A checkpoint of a randomly initialised paper net (He init so the logits differ) and a val split."""
     root = tmp_path_factory.mktemp("eval")
-    data = make_split(root / "data" / "val")
+    data = make_split(root / "data" / "val", per_class=1)
     torch.manual_seed(0)
     model = reinit_kaiming(build("paper", num_classes=CLASSES)).eval()
     names = [f"k{c}" for c in range(CLASSES)]
@@ -80,7 +80,7 @@ def test_evaluate_matches_hand_computation(tiny):
     with torch.no_grad():
         logits = model(x).numpy()
     top1, top5, per_class = hand_accuracy(logits, labels)
-    assert result.count == len(files) == 2 * CLASSES
+    assert result.count == len(files) == CLASSES
     assert result.top1 == pytest.approx(top1) and result.top5 == pytest.approx(top5)
     assert [r.accuracy for r in result.per_class] == pytest.approx(per_class)
     assert 0.0 < top5 < 1.0 or top1 < top5  # the data discriminates top-1 from top-5
@@ -142,13 +142,13 @@ def test_corrupt_eval_image_is_a_data_error_naming_the_file(tiny, tmp_path):
 def test_eval_command_prints_the_table_and_writes_json(tiny, tmp_path):
     path, data, model, ckpt = tiny
     out = tmp_path / "reports" / "eval.json"
-    result = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--data", str(data), "--ten-crop",
+    result = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--data", str(data),
                                        "--json", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "k6" in result.output and "top-1" in result.output
     loaded = EvalResult.from_json(json.loads(out.read_text()))
-    assert loaded.ten_crop and loaded.count == 2 * CLASSES and loaded.split == "val"
-    dataset = eval_dataset(data / "val", input_size=SIZE, resize=RESIZE, mean=ckpt.mean, std=ckpt.std, ten_crop=True)
+    assert not loaded.ten_crop and loaded.count == CLASSES and loaded.split == "val"
+    dataset = eval_dataset(data / "val", input_size=SIZE, resize=RESIZE, mean=ckpt.mean, std=ckpt.std)
     direct = evaluate(model, dataset, class_names=ckpt.class_names)
     assert (loaded.top1, loaded.top5) == pytest.approx((direct.top1, direct.top5))
 
