@@ -29,7 +29,7 @@ from alexnet_deploy.checkpoint import load_checkpoint, make_checkpoint, save_che
 from alexnet_deploy.errors import CheckpointError, InputError
 from alexnet_deploy.evaluate import evaluate
 from alexnet_deploy.models import build, get_spec
-from alexnet_deploy.recipes import PAPER, PlateauState, Recipe
+from alexnet_deploy.recipes import PAPER, PlateauState, Recipe, make_optimizer, reinit_kaiming
 from alexnet_deploy.train_progress import EpochProgress, warn
 
 StepCallback = Callable[[int, int], None]
@@ -89,18 +89,6 @@ def last_path(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}.last{out.suffix or '.pt'}")
 
 
-def reinit_kaiming(model: nn.Module) -> nn.Module:
-    """He initialisation for ReLU layers, zero biases, a small N(0, 0.01) output layer."""
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    for layer in layers:
-        if layer is layers[-1]:
-            nn.init.normal_(layer.weight, 0.0, 0.01)
-        else:
-            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
-        nn.init.zeros_(layer.bias)
-    return model
-
-
 def _new_head(model: nn.Module, num_classes: int) -> None:
     last = len(model.classifier) - 1
     old = model.classifier[last]
@@ -108,16 +96,6 @@ def _new_head(model: nn.Module, num_classes: int) -> None:
     nn.init.normal_(head.weight, 0.0, 0.01)
     nn.init.zeros_(head.bias)
     model.classifier[last] = head
-
-
-def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    # The fused kernels update all 58M parameters in one pass: on a 2-core CPU the per-tensor
-    # loop of the default implementation costs as much as the forward pass.
-    params = list(model.parameters())
-    fused = all(p.device.type in ("cpu", "cuda") for p in params)
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, fused=fused)
-    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=fused)
 
 
 _LRN_FP32 = False
@@ -223,7 +201,7 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
     train_loader, sampler, val_loader = td.loaders(train_set, val_set, recipe, env, seed=config.seed, pin_memory=device.type == "cuda")
 
     model.to(device)
-    optimizer = _optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe)
     use_amp = device.type == "cuda"  # mixed precision only where it pays and GradScaler is supported
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     if use_amp:

@@ -18,7 +18,7 @@ from alexnet_deploy.data import load_rgb, preprocess_files
 from alexnet_deploy.errors import DataError
 from alexnet_deploy.evaluate import EvalResult, Scorer, crops_to_scores, eval_dataset, evaluate, evaluate_callable, evaluate_checkpoint
 from alexnet_deploy.models import build
-from alexnet_deploy.train import reinit_kaiming
+from alexnet_deploy.recipes import reinit_kaiming
 
 CLASSES = 7  # more than 5, so top-5 differs from "always right"
 SIZE, RESIZE = 67, 72
