@@ -218,7 +218,7 @@ def rendered_split(split: str, per_class: int, classes: int = synth.DEFAULT_CLAS
 
 @pytest.mark.slow
 def test_raw_pixel_softmax_regression_stays_under_half():
-    # 300 train / 150 val images: val accuracy ~15% here, ~15% on the full default tree (chance 10%).
+    # 300 train / 150 val images, chance 10%; `python tests/test_synth.py data/synth` scores the full tree.
     x_train, y_train = rendered_split("train", 30)
     x_val, y_val = rendered_split("val", 15)
     train_acc, val_acc = softmax_regression(x_train, y_train, x_val, y_val, classes=synth.DEFAULT_CLASSES)
