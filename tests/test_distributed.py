@@ -42,6 +42,7 @@ def test_shards_cover_every_item_once():
     assert sorted(i for p in parts for i in p) == list(range(11))
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run_ends_with_identical_weights_on_both_ranks(tmp_path):
     data = make_tree(tmp_path / "data")
     out = tmp_path / "ddp.pt"

@@ -86,6 +86,7 @@ def test_evaluate_matches_hand_computation(tiny):
     assert 0.0 < top5 < 1.0 or top1 < top5  # the data discriminates top-1 from top-5
 
 
+@pytest.mark.slow
 def test_ten_crop_averages_the_softmax_of_the_ten_crops(tiny):
     path, data, model, ckpt = tiny
     dataset = eval_dataset(data / "val", input_size=SIZE, resize=RESIZE, mean=ckpt.mean, std=ckpt.std, ten_crop=True)
@@ -126,6 +127,7 @@ def test_a_batch_callable_scores_the_same_as_the_model(tiny):
     assert a == b
 
 
+@pytest.mark.slow
 def test_corrupt_eval_image_is_a_data_error_naming_the_file(tiny, tmp_path):
     path, data, model, ckpt = tiny
     split = make_split(tmp_path / "val", per_class=1)

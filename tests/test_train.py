@@ -39,6 +39,7 @@ def tiny_recipe(**changes) -> Recipe:
     return PAPER.with_overrides(**{**TINY, "lr": 0.001, **changes})
 
 
+@pytest.mark.slow
 def test_resume_after_ctrl_c_ends_with_the_same_weights(tmp_path):
     data = make_tree(tmp_path / "data", train=4, val=1)
     recipe = tiny_recipe(cache_images=True)
@@ -65,6 +66,7 @@ def test_resume_after_ctrl_c_ends_with_the_same_weights(tmp_path):
     assert resumed.history[-1].epoch == 2
 
 
+@pytest.mark.slow
 def test_corrupt_images_are_skipped_with_one_warning_per_epoch_and_metadata_is_recorded(tmp_path):
     data = make_tree(tmp_path / "data", train=2, val=1)
     (data / "train" / "c0" / "broken.png").write_bytes(b"not a png")
@@ -114,6 +116,7 @@ def test_unusable_data_is_a_clear_error_before_work_starts(tmp_path, layout):
     assert not out.parent.exists()
 
 
+@pytest.mark.slow
 def test_fine_tune_keeps_the_features_and_replaces_the_head(tmp_path):
     data = make_tree(tmp_path / "data", train=2, val=1)
     torch.manual_seed(0)
