@@ -15,7 +15,7 @@ def _console(stderr: bool = False) -> Console:
 
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    _console(stderr=True).print(f"[yellow]Warning:[/] {message}")
+    _console(stderr=True).print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
 
 
 class EpochProgress:
@@ -55,5 +55,6 @@ class EpochProgress:
         _console().print(
             f"epoch {stats.epoch}: loss {stats.train_loss:.3f}  train {stats.train_top1:.1%}  "
             f"val top-1 {stats.val_top1:.1%}  top-5 {stats.val_top5:.1%}  lr {stats.lr:.2g}  "
-            f"{stats.images_per_s:.1f} img/s  {stats.seconds:.1f}s{skipped}{mark}"
+            f"{stats.images_per_s:.1f} img/s  {stats.seconds:.1f}s{skipped}{mark}",
+            soft_wrap=True,  # one line per epoch in logs, whatever the terminal width
         )
