@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from alexnet_deploy.errors import ExportError, InputError
-from alexnet_deploy.export import ParityResult, compare_logits, iter_session, run_session, save_model, staged_output
+from alexnet_deploy.export import save_model, staged_output
+from alexnet_deploy.parity import ParityResult, compare_logits, iter_session, run_session
 
 FP16_MAX = 65504.0
 DEFAULT_MARGIN = 1 / 16

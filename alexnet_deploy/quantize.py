@@ -56,8 +56,8 @@ from alexnet_deploy.fallback import (
     top1,
 )
 from alexnet_deploy.errors import ExportError, InputError
+from alexnet_deploy.qdq import OP_TYPES, has_dq_input, keep_lrn_outside_qdq, qdq_problems
 
-OP_TYPES = ("Conv", "Gemm", "MatMul")
 # ORT's untyped extra_options, kept in one place; QuantizeConfig is the typed face of the rest.
 QUANT_OPTIONS = {
     "ActivationSymmetric": True,
@@ -142,93 +142,6 @@ def quantize_from_ranges(
     if problems:
         raise ExportError(f"The INT8 model breaks the QDQ scheme TensorRT needs: {'; '.join(problems[:5])}.")
     return model
-
-
-def keep_lrn_outside_qdq(model: onnx.ModelProto) -> int:
-    """Make every LRN read the float tensor instead of a DQ output; drop Q/DQ left unused. Returns rewires."""
-    graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    rewired = 0
-    for node in graph.node:
-        if node.op_type != "LRN":
-            continue
-        dq = producer.get(node.input[0])
-        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
-        if q is not None and q.op_type == "QuantizeLinear":
-            node.input[0] = q.input[0]
-            rewired += 1
-    if rewired:
-        _drop_dead_qdq(graph)
-    return rewired
-
-
-def _drop_dead_qdq(graph: onnx.GraphProto) -> None:
-    while True:
-        used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
-        dead = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.output[0] not in used]
-        if not dead:
-            return
-        for node in dead:
-            graph.node.remove(node)
-
-
-def qdq_problems(model: onnx.ModelProto) -> list[str]:
-    """Everything in ``model`` that breaks the scheme of the module docstring (empty when it holds)."""
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    problems: list[str] = []
-    for node in graph.node:
-        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
-            zp = inits.get(node.input[2])
-            if zp is None:
-                problems.append(f"{node.name} has a zero point that is not a constant")
-            elif zp.data_type != onnx.TensorProto.INT8 or onnx.numpy_helper.to_array(zp).any():
-                problems.append(f"{node.name} has a zero point that is not int8 0")
-        if node.op_type == "DequantizeLinear":
-            source = inits.get(node.input[0])
-            if source is not None and source.data_type != onnx.TensorProto.INT8:
-                problems.append(f"{node.name} dequantizes a non-int8 constant (a quantized bias?)")
-        consumers = [c for c in graph.node if node.output and node.output[0] in c.input]
-        if node.op_type == "DequantizeLinear":
-            for c in consumers:
-                if c.op_type not in OP_TYPES:
-                    problems.append(f"{c.name} ({c.op_type}) consumes the dequantized {node.input[0]}")
-        if node.op_type == "LRN":
-            near = [producer.get(node.input[0])] + consumers
-            if any(n is not None and n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in near):
-                problems.append(f"LRN {node.name} has a Q/DQ on its input or output")
-        if node.op_type in OP_TYPES:
-            problems += _weight_problems(node, producer, inits)
-    return problems
-
-
-def _weight_problems(node: onnx.NodeProto, producer: dict, inits: dict) -> list[str]:
-    """Per-channel weight axis and float bias of one Conv/Gemm/MatMul node."""
-    problems = []
-    dq = producer.get(node.input[1]) if len(node.input) > 1 else None
-    if dq is not None and dq.op_type == "DequantizeLinear":
-        axis = next((onnx.helper.get_attribute_value(a) for a in dq.attribute if a.name == "axis"), 1)
-        trans_b = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "transB"), 0)
-        rank = len(inits[dq.input[0]].dims) if dq.input[0] in inits else 2
-        want = {"Conv": 0, "Gemm": 0 if trans_b else 1, "MatMul": rank - 1}[node.op_type]
-        scale = inits.get(dq.input[1])
-        if (axis % max(rank, 1)) != want or scale is None or len(scale.dims) != 1:
-            problems.append(f"{node.name} weights are not per-channel on axis {want}")
-    if len(node.input) > 2 and node.input[2]:
-        bias_src = producer.get(node.input[2])
-        if bias_src is not None and bias_src.op_type == "DequantizeLinear":
-            problems.append(f"{node.name} has a quantized bias")
-    return problems
-
-
-def count_ops(model: onnx.ModelProto) -> dict[str, int]:
-    """Node count per op type (for reports)."""
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return counts
-
 
 
 @dataclass
@@ -361,7 +274,7 @@ def build_int8(
                 top1s["int8 before fallback"] = top1s["int8"]
                 top1s["int8"] = fallback.final_top1
     fallback_nodes = list(fallback.excluded) if fallback else []
-    quantized = [n.name for n in proto.graph.node if n.op_type in OP_TYPES and _has_dq_input(proto, n)]
+    quantized = [n.name for n in proto.graph.node if n.op_type in OP_TYPES and has_dq_input(proto, n)]
     write_meta(proto, meta.with_stage(precision="int8", extra={
         "int8_method": config.method, "int8_calib_images": calib_set.count, "int8_calib_sha256": calib_set.digest,
         "int8_fallback_nodes": json.dumps(fallback_nodes), "int8_source_onnx_sha256": model_sha,
@@ -375,8 +288,3 @@ def build_int8(
         fp32_bytes=src.stat().st_size, int8_bytes=dst.stat().st_size, top1=top1s, eval_images=evaluated,
         fallback=fallback,
     )
-
-
-def _has_dq_input(model: onnx.ModelProto, node: onnx.NodeProto) -> bool:
-    dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
-    return bool(node.input) and node.input[0] in dq_outputs

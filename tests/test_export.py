@@ -17,7 +17,8 @@ from alexnet_deploy import models
 from alexnet_deploy.checkpoint import Checkpoint, make_checkpoint, save_checkpoint
 from alexnet_deploy.cli import main
 from alexnet_deploy.errors import CheckpointError, ExportError, InputError
-from alexnet_deploy.export import ExportResult, compare_logits, export_onnx
+from alexnet_deploy.export import ExportResult, export_onnx
+from alexnet_deploy.parity import compare_logits
 from alexnet_deploy.fsutil import sha256_file
 from alexnet_deploy.lrn import LocalResponseNorm
 from alexnet_deploy.onnx_meta import check_external_data_paths, ort_session, read_meta
@@ -231,7 +232,7 @@ def test_even_lrn_sizes_and_bad_api_arguments_are_refused(tmp_path):
 def test_run_session_pads_chunks_for_a_fixed_batch(tmp_path):
     from onnx import TensorProto, helper, numpy_helper
 
-    from alexnet_deploy.export import run_session
+    from alexnet_deploy.parity import run_session
     from alexnet_deploy.onnx_meta import IR_VERSION
 
     weight = np.array([1.0, -2.0, 3.0], np.float32)

@@ -15,7 +15,7 @@ from alexnet_deploy import models
 from alexnet_deploy.checkpoint import make_checkpoint, save_checkpoint
 from alexnet_deploy.cli import main
 from alexnet_deploy.errors import InputError
-from alexnet_deploy.export import parity_batch
+from alexnet_deploy.parity import parity_batch
 from alexnet_deploy.fp16 import FP16_MAX, Fp16Result, activation_peaks, convert_fp16
 from alexnet_deploy.onnx_meta import ort_session, read_meta
 

@@ -20,15 +20,15 @@ from alexnet_deploy.checkpoint import make_checkpoint
 from alexnet_deploy.cli import main
 from alexnet_deploy.data import preprocess_files
 from alexnet_deploy.errors import DataError
-from alexnet_deploy.export import draw_image, export_onnx
+from alexnet_deploy.export import export_onnx
+from alexnet_deploy.parity import draw_image
 from alexnet_deploy.onnx_meta import IR_VERSION, read_meta
+from alexnet_deploy.qdq import keep_lrn_outside_qdq, qdq_problems
 from alexnet_deploy.quantize import (
     Int8Result,
     QuantizeConfig,
     build_int8,
-    keep_lrn_outside_qdq,
     lrn_fed_nodes,
-    qdq_problems,
     quantize_from_ranges,
 )
 

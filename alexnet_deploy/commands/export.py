@@ -42,7 +42,7 @@ def _write_json(path: str, result) -> None:
 
 
 def _fp16_images(meta, data: str | None, count: int):
-    from alexnet_deploy.export import parity_batch
+    from alexnet_deploy.parity import parity_batch
 
     return parity_batch(meta, data_dir=data, count=count)
 
