@@ -50,18 +50,34 @@ class Checkpoint:
     resize: int = RESIZE
     source: str = FORMAT  # FORMAT, or "torchvision-state-dict" for a bare weights file
 
-    def build_model(self) -> nn.Module:
-        """The model with these weights, in eval mode; wrong shapes are a CheckpointError."""
-        model = build(self.arch, num_classes=self.num_classes)
-        try:
-            model.load_state_dict(self.state_dict, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            detail = " ".join(line.strip() for line in first[1:3]) or first[0]
+    def check_fits(self) -> None:
+        """Raise CheckpointError unless the weights' names and shapes fit the arch (no weights are built)."""
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in build(self.arch, num_classes=self.num_classes).state_dict().items()}
+        given = {k: tuple(v.shape) for k, v in self.state_dict.items()}
+        missing = sorted(set(expected) - set(given))
+        unexpected = sorted(set(given) - set(expected))
+        wrong = [k for k in expected if k in given and expected[k] != given[k]]
+        if missing or unexpected or wrong:
+            if wrong:
+                detail = f"{wrong[0]} has shape {list(given[wrong[0]])}, the arch needs {list(expected[wrong[0]])}"
+            elif missing:
+                detail = f"{len(missing)} missing, starting with {missing[0]}"
+            else:
+                detail = f"{len(unexpected)} unexpected, starting with {unexpected[0]}"
             raise CheckpointError(
                 f"The weights do not fit the {self.arch!r} arch with {self.num_classes} classes ({detail}); "
                 f"check that the checkpoint was made for this arch."
-            ) from None
+            )
+
+    def build_model(self) -> nn.Module:
+        """The model with these weights (float32), in eval mode; wrong shapes are a CheckpointError."""
+        self.check_fits()
+        # Built on the meta device and handed the tensors: no random init that is overwritten at once.
+        with torch.device("meta"):
+            model = build(self.arch, num_classes=self.num_classes)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()}
+        model.load_state_dict(state, strict=True, assign=True)
         return model.eval()
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,7 +168,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(
             f"{file} is neither an alexnet-deploy checkpoint nor a torchvision AlexNet state_dict."
         )
-    ckpt.build_model()  # validates names and shapes now rather than at first use
+    ckpt.check_fits()  # validates names and shapes now rather than at first use
     return ckpt
 
 

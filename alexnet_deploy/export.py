@@ -95,7 +95,7 @@ def export_onnx(
         ckpt, source_sha = checkpoint, ""
     else:
         ckpt, source_sha = load_checkpoint(checkpoint), sha256_file(checkpoint)
-    model = _build(ckpt)
+    model = ckpt.build_model()
     images, image_source = parity_batch(ckpt, data_dir=data_dir, count=parity_images)
     timings["load"] = time.perf_counter() - start
 
@@ -149,27 +149,6 @@ def export_onnx(
         source_sha256=source_sha,
         seconds={k: round(v, 3) for k, v in timings.items()},
     )
-
-
-def _build(ckpt):
-    """The checkpoint's model in eval mode, without paying for a random init that is overwritten.
-
-    Built on the meta device and given the checkpoint's tensors; anything that
-    does not fit goes through ``build_model`` for its CheckpointError.
-    """
-    import torch
-
-    from alexnet_deploy.models import build
-
-    try:
-        with torch.device("meta"):
-            model = build(ckpt.arch, num_classes=ckpt.num_classes)
-        model.load_state_dict(ckpt.state_dict, strict=True, assign=True)
-    except RuntimeError:
-        return ckpt.build_model()
-    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
-        return ckpt.build_model()
-    return model.eval()
 
 
 def _weight_bytes(proto) -> int:
