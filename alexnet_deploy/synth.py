@@ -13,6 +13,7 @@ images are drawn; PNGs are written with fixed settings and no timestamps.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import multiprocessing
@@ -307,9 +308,24 @@ def _run(chunks: list, *, total: int, workers: int, progress: bool) -> None:
                 bar.advance(task, _write_chunk(chunk))
             return
         # spawn, not fork: callers may already have torch's thread pools running.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=_keep_freed_memory) as pool:
             for done in pool.imap_unordered(_write_chunk, chunks):
                 bar.advance(task, done)
+
+
+def _keep_freed_memory() -> None:
+    """Let a worker's malloc reuse freed image-sized buffers instead of returning them to the OS.
+
+    Each image allocates a dozen ~0.8 MB arrays; glibc serves those with fresh mmaps
+    whose page faults cost a quarter of the CPU time. Raising the mmap and trim
+    thresholds (glibc only; elsewhere nothing changes) removes almost all of them.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _replace_dir(new: Path, target: Path) -> None:
