@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from alexnet_deploy import synth
+from alexnet_deploy import synth, synth_tree
 from alexnet_deploy.cli import main
 from alexnet_deploy.data import scan_image_folder
 from alexnet_deploy.errors import InputError
@@ -23,9 +23,9 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def small(out: Path, **kw) -> synth.SynthInfo:
+def small(out: Path, **kw) -> synth_tree.SynthInfo:
     args = dict(classes=3, per_class=2, val_per_class=1, calib_per_class=1, progress=False)
-    return synth.generate(out, **{**args, **kw})
+    return synth_tree.generate(out, **{**args, **kw})
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
@@ -57,10 +57,10 @@ def test_tree_layout_and_dataset_json(tmp_path):
     img = Image.open(root / "train" / "circle" / "circle_00000.png")
     assert img.mode == "RGB" and img.size == (256, 256)
     stored = json.loads((root / "dataset.json").read_text())
-    assert synth.SynthInfo.from_json(stored) == info
+    assert synth_tree.SynthInfo.from_json(stored) == info
     assert stored["counts"] == {"train": 2, "val": 1, "calib": 1} and stored["seed"] == 7
     assert stored["total"] == 12 and stored["generator_version"] == synth.GENERATOR_VERSION
-    assert synth.read_info(root) == info
+    assert synth_tree.read_info(root) == info
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
 
 
@@ -95,8 +95,8 @@ def test_an_empty_split_gets_no_folder(tmp_path):
 
 
 def test_default_counts_meet_the_calibration_and_accuracy_needs():
-    assert synth.default_calib_per_class(10) * 10 >= 512
-    assert synth.default_calib_per_class(12) * 12 >= 512
+    assert synth_tree.default_calib_per_class(10) * 10 >= 512
+    assert synth_tree.default_calib_per_class(12) * 12 >= 512
     assert len(synth.CLASS_NAMES) >= 10 and len(set(synth.CLASS_NAMES)) == len(synth.CLASS_NAMES)
 
 

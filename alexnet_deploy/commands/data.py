@@ -43,7 +43,7 @@ def synth_command(
     give 3,520 images: 200 train, 100 val and 52 calib per class. Same --seed, same
     bytes. The tree appears at --out only when complete.
     """
-    from alexnet_deploy.synth import generate
+    from alexnet_deploy.synth_tree import generate
 
     start = time.perf_counter()
     info = generate(
