@@ -137,6 +137,8 @@ def test_conflicting_and_impossible_requests_are_refused(tmp_path):
     runner = CliRunner()
     both = runner.invoke(main, ["train", "--data", str(data), "--resume", "--fine-tune", str(tmp_path / "x.pt")])
     assert both.exit_code == 2 and "conflict" in both.output
+    flags = runner.invoke(main, ["train", "--data", str(data), "--resume", "--lr", "0.1"])
+    assert flags.exit_code == 2 and "recorded recipe" in flags.output
     nothing = runner.invoke(main, ["train", "--data", str(data), "--resume", "--out", str(tmp_path / "m.pt")])
     assert nothing.exit_code == 2 and "Nothing to resume" in nothing.output
     with pytest.raises(InputError, match="at least 67"):

@@ -18,8 +18,8 @@ EXIT_INTERRUPTED = 130
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Total epochs [default: 90 for paper, 8 for fast].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/alexnet.pt"), show_default=True,
               help="Best-on-val checkpoint; the latest epoch goes to <stem>.last.pt beside it.")
-@click.option("--recipe", "recipe_name", type=click.Choice(["paper", "fast"]), default="paper", show_default=True,
-              help="paper: the 2012 recipe; fast: minutes on a CPU (see recipes.py).")
+@click.option("--recipe", "recipe_name", type=click.Choice(["paper", "fast"]), default=None,
+              help="paper: the 2012 recipe; fast: minutes on a CPU (see recipes.py) [default: paper].")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the recipe's learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the per-process batch size.")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="Override the weight decay.")
@@ -43,12 +43,12 @@ def train_command(arch, data_dir, epochs, out, recipe_name, lr, batch_size, weig
     from alexnet_deploy.recipes import get_recipe
     from alexnet_deploy.train import TrainConfig, train
 
-    recipe = get_recipe(recipe_name).with_overrides(
-        lr=lr, batch_size=batch_size, weight_decay=weight_decay, input_size=input_size, resize=resize,
-        workers=workers, cache_images=cache_images,
-    )
-    if resume and recipe != get_recipe(recipe_name):
-        raise click.UsageError("--resume continues with the recorded recipe; drop the recipe flags or start a new run.")
+    overrides = dict(lr=lr, batch_size=batch_size, weight_decay=weight_decay, input_size=input_size, resize=resize,
+                     workers=workers, cache_images=cache_images)
+    if resume and (recipe_name is not None or any(v is not None for v in overrides.values())):
+        raise click.UsageError("--resume continues with the recorded recipe; drop --recipe and the recipe flags.")
+    recipe_name = recipe_name or "paper"
+    recipe = get_recipe(recipe_name).with_overrides(**overrides)
     if epochs is None:
         epochs = 8 if recipe_name == "fast" else 90
     config = TrainConfig(data=data_dir, out=out, arch=arch, recipe=recipe, epochs=epochs, seed=seed, device=device,
