@@ -100,6 +100,8 @@ def _lrn_backward(ctx, grad_out):
 
 
 lrn.register_autograd(_lrn_backward, setup_context=_lrn_setup_context)
+# Under CUDA mixed precision the sum of squares can pass fp16's 65504 and turn into inf.
+torch.library.register_autocast("alexnet_deploy::lrn", "cuda", torch.float32)
 
 
 class LocalResponseNorm(nn.Module):

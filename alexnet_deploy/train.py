@@ -98,17 +98,6 @@ def _new_head(model: nn.Module, num_classes: int) -> None:
     model.classifier[last] = head
 
 
-_LRN_FP32 = False
-
-
-def _keep_lrn_fp32() -> None:
-    """Run LRN in fp32 under CUDA autocast: its sum of squares passes fp16's 65504 and turns into inf."""
-    global _LRN_FP32
-    if not _LRN_FP32:
-        torch.library.register_autocast("alexnet_deploy::lrn", "cuda", torch.float32)
-        _LRN_FP32 = True
-
-
 def _seed_epoch(seed: int, epoch: int, rank: int) -> None:
     torch.manual_seed((seed * 1_000_003 + epoch * 1009 + rank) % (2**63))
 
@@ -203,9 +192,7 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
     model.to(device)
     optimizer = make_optimizer(model, recipe)
     use_amp = device.type == "cuda"  # mixed precision only where it pays and GradScaler is supported
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    if use_amp:
-        _keep_lrn_fp32()
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)  # lrn.py keeps LRN fp32 under autocast
     plateau = PlateauState(lr=recipe.lr)
     history = [EpochStats(**h) for h in previous.get("history", [])]
     best, best_epoch, start = float(previous.get("best_val_top1", -1.0)), int(previous.get("best_epoch", -1)), 0

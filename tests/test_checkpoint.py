@@ -108,3 +108,9 @@ def test_info_prints_a_good_checkpoint(paper_checkpoint):
     result = CliRunner().invoke(main, ["info", str(paper_checkpoint[0])])
     assert result.exit_code == 0, result.output
     assert "paper" in result.output and "cat, dog, fox" in result.output and "227" in result.output
+
+
+def test_saved_checkpoint_has_the_mode_of_a_plain_file(tmp_path):
+    save_checkpoint(tmp_path / "m.pt", make_checkpoint(build("paper", num_classes=2), arch="paper"))
+    (tmp_path / "plain").write_bytes(b"")
+    assert (tmp_path / "m.pt").stat().st_mode == (tmp_path / "plain").stat().st_mode

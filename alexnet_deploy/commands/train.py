@@ -56,7 +56,7 @@ def train_command(arch, data_dir, epochs, out, recipe_name, lr, batch_size, weig
     try:
         result = train(config)
     except KeyboardInterrupt:
-        click.echo(f"Interrupted; the checkpoints written so far are intact. Continue with --resume.", err=True)
+        click.echo("Interrupted; the checkpoints written so far are intact. Continue with --resume.", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
     from alexnet_deploy.distributed import detect
 
