@@ -1,6 +1,7 @@
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -67,7 +68,9 @@ def _bad_files(tmp_path, good_path):
     wrong_shapes["features.0.weight"] = torch.zeros(64, 3, 7, 7)
     torch.save(wrong_shapes, tmp_path / "wrong.pt")
     (tmp_path / "empty.pt").write_bytes(b"")
-    (tmp_path / "random.pt").write_bytes(os.urandom(4096))
+    rng = np.random.default_rng(0)
+    for i in range(20):  # garbage trips the unpickler in many different ways
+        (tmp_path / f"random{i}.pt").write_bytes(rng.bytes(4096))
     (tmp_path / "truncated.pt").write_bytes(good[: len(good) // 2])
     with open(tmp_path / "evil.pt", "wb") as fh:
         pickle.dump({"state_dict": RunsCode()}, fh)
@@ -75,7 +78,7 @@ def _bad_files(tmp_path, good_path):
     return {
         "missing.pt": "does not exist",
         "empty.pt": "is empty",
-        "random.pt": "not a",
+        **{f"random{i}.pt": "not a" for i in range(20)},
         "truncated.pt": "truncated or corrupt",
         "evil.pt": "",
         "evil-zip.pt": "could run code",

@@ -91,3 +91,13 @@ def test_export_keeps_the_op_intact():
     assert not any("avg_pool" in t or "pow" in t for t in targets)
     x = torch.randn(1, 3, 9, 9)
     torch.testing.assert_close(program.module()(x), model(x))
+
+
+@pytest.mark.gpu
+def test_lrn_stays_fp32_under_cuda_autocast():
+    x = torch.randn(2, 96, 27, 27, device="cuda") * 300  # squares sum past fp16's 65504
+    conv = torch.nn.Conv2d(96, 96, 1).cuda()
+    with torch.autocast("cuda", dtype=torch.float16):
+        y = LocalResponseNorm(5, 5e-4, 0.75, 2.0)(conv(x))
+    assert y.dtype == torch.float32
+    assert torch.isfinite(y).all()

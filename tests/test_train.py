@@ -170,3 +170,14 @@ def test_schedules():
         plateau.update(acc, PAPER)
     assert plateau.lr == pytest.approx(0.001)  # divided by 10 when val accuracy stops improving
     assert PlateauState.from_dict(plateau.to_dict()) == plateau
+
+
+@pytest.mark.gpu
+def test_cuda_training_uses_mixed_precision_and_learns(tmp_path):
+    data = make_tree(tmp_path / "data", train=8, val=2)
+    result = train(TrainConfig(data=data, out=tmp_path / "m.pt", recipe=FAST.with_overrides(**TINY), epochs=3, seed=0,
+                               device="cuda", progress=False))
+    ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt.training["device"].startswith("cuda")
+    assert all(torch.isfinite(t).all() for t in ckpt.state_dict.values())
+    assert result.history[-1].train_loss < result.history[0].train_loss
