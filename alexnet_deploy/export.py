@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from alexnet_deploy.errors import ExportError, InputError
-from alexnet_deploy.parity import ParityResult, check_parity, parity_batch
+from alexnet_deploy.parity import ParityChecked, ParityResult, check_parity, parity_batch
 
 MIN_OPSET = 18  # the dynamo exporter and the onnxscript LRN translation (opset18.LRN)
 MAX_OPSET = 26  # the newest opset onnxruntime 1.31 loads (27 and 28 exist in onnx 1.23 but are refused)
@@ -33,7 +32,7 @@ SINGLE_FILE_LIMIT = PROTOBUF_LIMIT - (64 << 20)
 
 
 @dataclass
-class ExportResult:
+class ExportResult(ParityChecked):
     """What ``export_onnx`` wrote and how it was checked; truthy when the parity check passed."""
 
     out: str
@@ -47,18 +46,6 @@ class ExportResult:
     parity: ParityResult
     source_sha256: str
     seconds: dict[str, float] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.parity)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> "ExportResult":
-        raw = json.loads(text)
-        raw["parity"] = ParityResult(**raw["parity"])
-        return cls(**raw)
 
 
 def export_onnx(

@@ -16,14 +16,14 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from alexnet_deploy.errors import ExportError, InputError
 from alexnet_deploy.export import save_model, staged_output
-from alexnet_deploy.parity import ParityResult, compare_logits, iter_session, run_session
+from alexnet_deploy.parity import ParityChecked, ParityResult, compare_logits, iter_session, run_session
 
 FP16_MAX = 65504.0
 DEFAULT_MARGIN = 1 / 16
@@ -33,7 +33,7 @@ ALWAYS_FP32_OPS = ("LRN",)
 
 
 @dataclass
-class Fp16Result:
+class Fp16Result(ParityChecked):
     """What ``convert_fp16`` wrote; truthy when the fp16 model agreed with the fp32 one."""
 
     out: str
@@ -43,18 +43,6 @@ class Fp16Result:
     parity: ParityResult
     size_bytes: int
     seconds: dict[str, float] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.parity)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> "Fp16Result":
-        raw = json.loads(text)
-        raw["parity"] = ParityResult(**raw["parity"])
-        return cls(**raw)
 
 
 def convert_fp16(

@@ -6,10 +6,11 @@ later stage that must show a converted model still gives the same answers.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,21 @@ def iter_session(session, images: np.ndarray, *, chunk: int = 16, outputs: list[
         values = session.run(wanted, {first.name: np.ascontiguousarray(part, dtype=np.float32)})
         values = [v[:real] for v in values]
         yield values[0].astype(np.float32) if len(values) == 1 else values
+
+
+class ParityChecked:
+    """For result dataclasses with a ``parity: ParityResult`` field: truthy when it passed, JSON round trip."""
+
+    parity: ParityResult
+
+    def __bool__(self) -> bool:
+        return bool(self.parity)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str):
+        raw = json.loads(text)
+        raw["parity"] = ParityResult(**raw["parity"])
+        return cls(**raw)
