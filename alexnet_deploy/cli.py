@@ -45,7 +45,7 @@ def env_command() -> None:
     from alexnet_deploy.environment import environment_report
 
     for key, value in environment_report().items():
-        click.echo(f"{key:15} {value}")
+        click.echo(f"{key:24} {value}")
 
 
 @main.command("models")
@@ -79,8 +79,6 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
 @click.argument("file", type=click.Path(path_type=str))
 def info_command(file: str) -> None:
     """Print what a checkpoint (or exported ONNX model) holds."""
-    import json
-
     if file.lower().endswith(".onnx"):
         from alexnet_deploy.onnx_meta import describe_onnx
 
@@ -90,10 +88,31 @@ def info_command(file: str) -> None:
 
         summary = load_checkpoint(file).summary()
     names = summary.pop("class_names")
-    for key, value in summary.items():
-        click.echo(f"{key:15} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    for key, value in _info_lines(summary):
+        click.echo(f"{key:24} {value}")
     shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
-    click.echo(f"{'class_names':15} {shown}")
+    click.echo(f"{'class_names':24} {shown}")
+
+
+def _info_lines(summary: dict, prefix: str = ""):
+    """(key, text) pairs: nested dicts flattened as ``a.b``, long per-epoch lists summarised."""
+    import json
+
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and key in ("training", "recipe", "pca"):
+            if key == "recipe" and "name" in value:
+                yield name, f"{value['name']} " + json.dumps({k: v for k, v in value.items() if k != "name"})
+            elif key == "pca":
+                yield name, f"sigma {value.get('sigma')}, eigenvalues {json.dumps(value.get('eigvals'))}"
+            else:
+                yield from _info_lines(value, prefix=f"{name}.")
+        elif key == "history" and isinstance(value, list):
+            yield name, f"{len(value)} epochs (per-epoch loss, accuracy and speed)"
+        elif isinstance(value, (dict, list)):
+            yield name, json.dumps(value)
+        else:
+            yield name, value
 
 
 for _module in (data_commands, train_commands, export_commands, quantize_commands):
