@@ -45,7 +45,7 @@ def env_command() -> None:
     from alexnet_deploy.environment import environment_report
 
     for key, value in environment_report().items():
-        click.echo(f"{key:24} {value}")
+        click.echo(f"{key:15} {value}")
 
 
 @main.command("models")

@@ -105,7 +105,9 @@ def test_metadata_describes_the_checkpoint_and_info_shows_it(paper_export, paper
     assert meta.versions["torch"] == torch.__version__ and meta.extra["opset"] == "18"
     info = CliRunner().invoke(main, ["info", str(out)])
     assert info.exit_code == 0, info.output
-    for text in ("paper", "precision       fp32", "input [batchx3x227x227]", "logits [batchx10]", "lrn_nodes       2", "kind 9"):
+    lines = {" ".join(line.split()) for line in info.output.splitlines()}  # alignment is not the contract
+    assert {"precision fp32", "lrn_nodes 2"} <= lines
+    for text in ("paper", "input [batchx3x227x227]", "logits [batchx10]", "kind 9"):
         assert text in info.output
 
 
