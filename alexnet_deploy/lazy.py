@@ -30,12 +30,3 @@ def lazy_import(name: str, *, purpose: str = "") -> ModuleType:
         raise MissingDependencyError(
             f"{name} is needed{what} but could not be imported ({exc}); install it with: {hint}."
         ) from exc
-
-
-def is_available(name: str) -> bool:
-    """True when ``name`` imports."""
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
