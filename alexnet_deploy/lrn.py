@@ -37,6 +37,7 @@ from torch import nn
 
 from alexnet_deploy.errors import InputError
 
+
 def paper_alpha_to_torch(paper_alpha: float, size: int) -> float:
     """Convert the paper's (undivided) alpha to the PyTorch/ONNX convention."""
     return paper_alpha * size
