@@ -25,6 +25,7 @@ from alexnet_deploy.data import load_rgb, scan_image_folder
 from alexnet_deploy.errors import DataError
 
 Transform = Callable[[Image.Image], "np.ndarray | torch.Tensor"]
+Scan = tuple[list[str], list[tuple[Path, int]]]  # what data.scan_image_folder returns
 
 
 class ImageFolderDataset(Dataset):
@@ -32,12 +33,15 @@ class ImageFolderDataset(Dataset):
 
     ``classes`` are the sorted class folder names and ``samples`` the sorted
     ``(path, label)`` pairs; the folder structure is checked on construction (see
-    ``data.scan_image_folder``), the images only when read.
+    ``data.scan_image_folder``), the images only when read. ``scan`` is that
+    function's result for ``root`` when the caller already has it, so the folder
+    is not walked again.
     """
 
-    def __init__(self, root: str | os.PathLike, transform: Transform, *, skip_corrupt: bool = False) -> None:
+    def __init__(self, root: str | os.PathLike, transform: Transform, *, skip_corrupt: bool = False,
+                 scan: Scan | None = None) -> None:
         self.root = Path(root)
-        self.classes, self.samples = scan_image_folder(self.root)
+        self.classes, self.samples = scan if scan is not None else scan_image_folder(self.root)
         self.transform = transform
         self.skip_corrupt = skip_corrupt
 
@@ -48,15 +52,20 @@ class ImageFolderDataset(Dataset):
     def targets(self) -> list[int]:
         return [label for _, label in self.samples]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
-        path, label = self.samples[index]
+    def image(self, index: int) -> Image.Image | None:
+        """The decoded RGB image of sample ``index``; None when it is unreadable and ``skip_corrupt``."""
         try:
-            img = load_rgb(path)
+            return load_rgb(self.samples[index][0])
         except DataError:
             if self.skip_corrupt:
                 return None
             raise
-        return torch.as_tensor(self.transform(img), dtype=torch.float32), label
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
+        img = self.image(index)
+        if img is None:
+            return None
+        return torch.as_tensor(self.transform(img), dtype=torch.float32), self.samples[index][1]
 
 
 def collate_skip_corrupt(

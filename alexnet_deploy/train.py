@@ -25,6 +25,8 @@ import torch
 from torch import nn
 
 from alexnet_deploy import distributed as dd
+from alexnet_deploy import train_data as td
+from alexnet_deploy.augment import PCAColor
 from alexnet_deploy.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from alexnet_deploy.errors import CheckpointError, InputError
 from alexnet_deploy.evaluate import evaluate
@@ -143,29 +145,24 @@ class _Run:
     model: nn.Module
     arch: str
     recipe: Recipe
-    class_names: list[str]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     previous: dict[str, Any]  # the resumed checkpoint's training metadata, or {}
+    splits: td.Splits  # also gives the class names
 
 
 def train(config: TrainConfig, *, on_step: StepCallback | None = None) -> TrainResult:
     """Run (or resume) training; returns the per-epoch history. See the module docstring for the files."""
-    from alexnet_deploy.data import scan_image_folder
-    from alexnet_deploy.train_data import check_splits
-
     if config.epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {config.epochs}.")
     env = dd.detect()
     device = dd.pick_device(config.device, env)
-    train_dir, val_dir = check_splits(Path(config.data))
-    class_names, _ = scan_image_folder(train_dir)  # a clear DataError before any work starts
-    scan_image_folder(val_dir)
-    model, arch, previous, source = _start(config, class_names)
+    splits = td.scan_splits(Path(config.data))  # a clear DataError before any work starts
+    model, arch, previous, source = _start(config, splits.classes)
     recipe = Recipe.from_dict(previous["recipe"]) if config.resume else config.recipe
     spec = get_spec(arch)
     mean, std = (tuple(source.mean), tuple(source.std)) if source is not None else (spec.mean, spec.std)
-    run = _Run(model, arch, recipe, class_names, mean, std, previous)
+    run = _Run(model, arch, recipe, mean, std, previous, splits)
     dd.init(env, device)
     try:
         return _loop(config, env, device, run, on_step)
@@ -174,19 +171,16 @@ def train(config: TrainConfig, *, on_step: StepCallback | None = None) -> TrainR
 
 
 def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run, on_step: StepCallback | None) -> TrainResult:
-    from alexnet_deploy import train_data as td
-    from alexnet_deploy.augment import PCAColor
-
     model, arch, recipe, class_names, mean, std, previous = (
-        run.model, run.arch, run.recipe, run.class_names, run.mean, run.std, run.previous)
+        run.model, run.arch, run.recipe, run.splits.classes, run.mean, run.std, run.previous)
     geo = td.geometry(arch, recipe)
     state = previous.get("resume", {})
     pca_json = previous.get("pca")
     if pca_json:
         pca = PCAColor.from_json(pca_json)
     else:
-        pca = td.fit_pca(td.check_splits(Path(config.data))[0], recipe, seed=config.seed)
-    train_set, val_set = td.datasets(Path(config.data), geo, recipe, mean, std, pca)
+        pca = td.fit_pca(run.splits, recipe, seed=config.seed)
+    train_set, val_set = td.datasets(run.splits, geo, recipe, mean, std, pca)
     train_loader, sampler, val_loader = td.loaders(train_set, val_set, recipe, env, seed=config.seed, pin_memory=device.type == "cuda")
 
     model.to(device)

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import torch
 from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from alexnet_deploy.augment import PCAColor, fit_rgb_pca, train_transform
-from alexnet_deploy.data import RESIZE, eval_transform, load_rgb, resize_shorter, scan_image_folder
-from alexnet_deploy.datasets import ImageFolderDataset, collate_skip_corrupt
+from alexnet_deploy.data import RESIZE, eval_transform, resize_shorter, scan_image_folder
+from alexnet_deploy.datasets import ImageFolderDataset, Scan, collate_skip_corrupt
 from alexnet_deploy.distributed import DistEnv, shard
 from alexnet_deploy.errors import DataError, InputError
 from alexnet_deploy.models import get_spec
@@ -33,27 +32,16 @@ class CachedImageFolder(ImageFolderDataset):
     in each process (with DataLoader workers, in each persistent worker).
     """
 
-    def __init__(self, root, transform, *, resize: int, skip_corrupt: bool = False) -> None:
-        super().__init__(root, transform, skip_corrupt=skip_corrupt)
+    def __init__(self, root, transform, *, resize: int, skip_corrupt: bool = False, scan: Scan | None = None) -> None:
+        super().__init__(root, transform, skip_corrupt=skip_corrupt, scan=scan)
         self.resize = resize
         self._cache: dict[int, Image.Image | None] = {}
 
     def image(self, index: int) -> Image.Image | None:
         if index not in self._cache:
-            path, _ = self.samples[index]
-            try:
-                self._cache[index] = resize_shorter(load_rgb(path), self.resize)
-            except DataError:
-                if not self.skip_corrupt:
-                    raise
-                self._cache[index] = None
+            img = super().image(index)
+            self._cache[index] = None if img is None else resize_shorter(img, self.resize)
         return self._cache[index]
-
-    def __getitem__(self, index: int):
-        img = self.image(index)
-        if img is None:
-            return None
-        return torch.as_tensor(self.transform(img), dtype=torch.float32), self.samples[index][1]
 
 
 @dataclass(frozen=True)
@@ -76,37 +64,54 @@ def geometry(arch: str, recipe: Recipe) -> Geometry:
     return Geometry(size, resize)
 
 
-def check_splits(data: Path) -> tuple[Path, Path]:
-    """``data/train`` and ``data/val`` or a DataError saying what is missing."""
+@dataclass(frozen=True)
+class Splits:
+    """``data/train`` and ``data/val`` with their ``data.scan_image_folder`` results.
+
+    Each folder is walked once: the same scans give the class names checked before
+    any work starts, the files the PCA is fitted on, and the datasets' samples.
+    """
+
+    train_dir: Path
+    val_dir: Path
+    train: Scan
+    val: Scan
+
+    @property
+    def classes(self) -> list[str]:
+        return self.train[0]
+
+
+def scan_splits(data: Path) -> Splits:
+    """Both splits scanned, or a DataError saying what is missing (structure only, no image is read)."""
     train_dir, val_dir = data / "train", data / "val"
     for split in (train_dir, val_dir):
         if not split.is_dir():
             raise DataError(f"{split} does not exist; the data folder needs train/ and val/ splits with one sub-folder per class.")
-    return train_dir, val_dir
+    return Splits(train_dir, val_dir, scan_image_folder(train_dir), scan_image_folder(val_dir))
 
 
-def fit_pca(train_dir: Path, recipe: Recipe, *, seed: int) -> PCAColor | None:
+def fit_pca(splits: Splits, recipe: Recipe, *, seed: int) -> PCAColor | None:
     """The PCA colour noise fitted on (a sample of) the training images, or None when the recipe has it off."""
     if not recipe.pca_color:
         return None
-    _, samples = scan_image_folder(train_dir)
-    return fit_rgb_pca([p for p, _ in samples], max_images=recipe.pca_max_images, seed=seed, skip_corrupt=True)
+    return fit_rgb_pca([p for p, _ in splits.train[1]], max_images=recipe.pca_max_images, seed=seed, skip_corrupt=True)
 
 
-def datasets(data: Path, geo: Geometry, recipe: Recipe, mean: Sequence[float], std: Sequence[float],
+def datasets(splits: Splits, geo: Geometry, recipe: Recipe, mean: Sequence[float], std: Sequence[float],
              pca: PCAColor | None) -> tuple[ImageFolderDataset, ImageFolderDataset]:
     """Training (augmented, corrupt images skipped) and validation (centre crop) datasets."""
-    train_dir, val_dir = check_splits(data)
     t_train = train_transform(input_size=geo.input_size, resize=geo.resize, mean=mean, std=std, pca=pca)
     t_val = eval_transform(input_size=geo.input_size, resize=geo.resize, mean=mean, std=std)
     if recipe.cache_images:
-        train = CachedImageFolder(train_dir, t_train, resize=geo.resize, skip_corrupt=True)
-        val = CachedImageFolder(val_dir, t_val, resize=geo.resize)
+        train = CachedImageFolder(splits.train_dir, t_train, resize=geo.resize, skip_corrupt=True, scan=splits.train)
+        val = CachedImageFolder(splits.val_dir, t_val, resize=geo.resize, scan=splits.val)
     else:
-        train = ImageFolderDataset(train_dir, t_train, skip_corrupt=True)
-        val = ImageFolderDataset(val_dir, t_val)
+        train = ImageFolderDataset(splits.train_dir, t_train, skip_corrupt=True, scan=splits.train)
+        val = ImageFolderDataset(splits.val_dir, t_val, scan=splits.val)
     if val.classes != train.classes:
-        raise DataError(f"{val_dir} and {train_dir} have different class folders; both splits need the same classes.")
+        raise DataError(f"{splits.val_dir} and {splits.train_dir} have different class folders; "
+                        f"both splits need the same classes.")
     return train, val
 
 
