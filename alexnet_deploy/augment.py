@@ -166,7 +166,7 @@ def ten_crop(
     of those five crops in the same order (indices 5-9). Average the ten outputs.
     """
     resize = max(resize, input_size)
-    square = np.asarray(normalize(center_crop(resize_shorter(img, resize), resize), mean, std))
+    square = normalize(center_crop(resize_shorter(img, resize), resize), mean, std)
     far = resize - input_size
     mid = far // 2
     corners = [(0, 0), (0, far), (far, 0), (far, far), (mid, mid)]  # (top, left) per TEN_CROP_ORDER

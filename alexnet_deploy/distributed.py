@@ -96,11 +96,6 @@ def all_reduce_sum(values: Sequence[float], device: torch.device) -> list[float]
     return t.cpu().tolist()
 
 
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def shard(n: int, env: DistEnv) -> list[int]:
     """Indices ``rank, rank + world, ...`` of ``range(n)``: every item scored exactly once across ranks."""
     return list(range(env.rank, n, env.world_size))

@@ -9,6 +9,7 @@ ten crops are averaged (the paper's test) before ranking.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from alexnet_deploy import augment
+from alexnet_deploy.data import eval_transform
+from alexnet_deploy.datasets import ImageFolderDataset
 from alexnet_deploy.errors import DataError, DeployError
 from alexnet_deploy.fsutil import atomic_path
 
@@ -110,7 +114,7 @@ class Scorer:
 
 def crops_to_scores(outputs: torch.Tensor | np.ndarray, crops: int) -> np.ndarray:
     """(N * crops, C) logits to (N, C) scores: logits when crops == 1, else mean softmax over the crops."""
-    logits = torch.as_tensor(np.asarray(outputs) if not isinstance(outputs, torch.Tensor) else outputs).float()
+    logits = torch.as_tensor(outputs).float()
     if crops == 1:
         return logits.numpy()
     probs = torch.softmax(logits, dim=1)
@@ -119,7 +123,7 @@ def crops_to_scores(outputs: torch.Tensor | np.ndarray, crops: int) -> np.ndarra
 
 def batches(data: DataLoader | Dataset | Iterable, *, batch_size: int = 64, workers: int = 0) -> Iterable:
     """A DataLoader over ``data`` unless it already is an iterable of batches."""
-    if isinstance(data, Dataset) and not isinstance(data, DataLoader):
+    if isinstance(data, Dataset):
         return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)
     return data
 
@@ -189,18 +193,11 @@ def evaluate_callable(fn: BatchFn, data: Any, *, class_names: Sequence[str], bat
 
 
 def eval_dataset(root: str | os.PathLike, *, input_size: int, resize: int, mean: Sequence[float], std: Sequence[float],
-                 ten_crop: bool = False):
+                 ten_crop: bool = False) -> ImageFolderDataset:
     """An ImageFolderDataset preprocessed for testing (centre crop, or the ten crops)."""
-    from alexnet_deploy.augment import ten_crop as make_ten_crop
-    from alexnet_deploy.data import eval_transform
-    from alexnet_deploy.datasets import ImageFolderDataset
-
-    if ten_crop:
-        def transform(img):
-            return make_ten_crop(img, input_size=input_size, resize=resize, mean=mean, std=std)
-    else:
-        transform = eval_transform(input_size=input_size, mean=mean, std=std, resize=resize)
-    return ImageFolderDataset(root, transform, skip_corrupt=False)
+    geometry = dict(input_size=input_size, resize=resize, mean=mean, std=std)
+    transform = functools.partial(augment.ten_crop, **geometry) if ten_crop else eval_transform(**geometry)
+    return ImageFolderDataset(root, transform)
 
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, *, split: str = "val",

@@ -38,7 +38,7 @@ def make_split(root: Path, *, per_class: int = 2, size: int = 80) -> Path:
 def tiny(tmp_path_factory):
     """A checkpoint of a randomly initialised paper net (He init so the logits differ) and a val split."""
     root = tmp_path_factory.mktemp("eval")
-    data = make_split(root / "data" / "val", per_class=1)
+    make_split(root / "data" / "val", per_class=1)
     torch.manual_seed(0)
     model = reinit_kaiming(build("paper", num_classes=CLASSES)).eval()
     names = [f"k{c}" for c in range(CLASSES)]
