@@ -117,7 +117,7 @@ def make_checkpoint(
 ) -> Checkpoint:
     """Describe ``model`` (of ``arch``) as a Checkpoint, filling defaults from the arch."""
     spec = get_spec(arch)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}  # one copy, on any device
     num_classes = _num_classes_of(state)
     names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(num_classes)]
     if len(names) != num_classes:

@@ -25,7 +25,7 @@ from alexnet_deploy import augment
 from alexnet_deploy.data import eval_transform
 from alexnet_deploy.datasets import ImageFolderDataset
 from alexnet_deploy.errors import DataError, DeployError
-from alexnet_deploy.fsutil import atomic_path
+from alexnet_deploy.fsutil import write_text_atomic
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 
@@ -69,9 +69,7 @@ class EvalResult:
 
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON, atomically."""
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        return Path(path)
+        return write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
 
 class Scorer:
