@@ -38,6 +38,7 @@ from onnxruntime.quantization.calibrate import CalibrationCacheEncoder, TensorsD
 from alexnet_deploy.data import list_images, preprocess_files
 from alexnet_deploy.errors import DataError, InputError
 from alexnet_deploy.fsutil import atomic_path, sha256_file
+from alexnet_deploy.parity import evenly_spaced
 
 CACHE_FORMAT = "alexnet-deploy-calibration-ranges/1"
 METHODS = {
@@ -67,13 +68,6 @@ class CalibrationSet:
     @property
     def count(self) -> int:
         return len(self.files) if self.kind == "images" else len(self.indices)
-
-
-def evenly_spaced(total: int, wanted: int) -> list[int]:
-    """``wanted`` distinct indices spread evenly over ``range(total)`` (all when ``wanted >= total``)."""
-    if wanted >= total:
-        return list(range(total))
-    return [i * total // wanted for i in range(wanted)]
 
 
 def find_calibration_set(

@@ -21,6 +21,7 @@ import numpy as np
 
 from alexnet_deploy.data import list_images, preprocess_files
 from alexnet_deploy.errors import DataError, DeployError, InputError
+from alexnet_deploy.parity import evenly_spaced, run_session
 
 
 @dataclass(frozen=True)
@@ -65,38 +66,34 @@ def load_labelled_split(
             + (f"found unknown folders {unknown[:3]}." if unknown else "found none.")
         )
     samples = [(path, index[d.name]) for d in class_dirs for path in list_images(d)]
-    if limit is not None and limit < len(samples):
-        samples = [samples[i * len(samples) // limit] for i in range(limit)]
+    if limit is not None:
+        samples = [samples[i] for i in evenly_spaced(len(samples), limit)]
     images = preprocess_files([p for p, _ in samples], input_size=input_size, mean=mean, std=std, resize=resize)
     return LabelledSet(images=images, labels=np.array([y for _, y in samples], dtype=np.int64), source=str(folder))
 
 
 def top1(model, data: LabelledSet, *, batch_size: int = 32) -> float:
     """Top-1 accuracy in percent of an ONNX model (a path or serialized bytes) under ORT's CPU provider."""
-    import onnxruntime as ort
+    from alexnet_deploy.onnx_meta import ort_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    source = str(model) if isinstance(model, (str, os.PathLike)) else model
-    session = ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    correct = 0
-    for lo in range(0, len(data), batch_size):
-        logits = session.run(None, {name: data.images[lo : lo + batch_size]})[0]
-        correct += int((logits.argmax(axis=1) == data.labels[lo : lo + batch_size]).sum())
-    return 100.0 * correct / max(len(data), 1)
+    session = ort_session(model)
+    if not len(data):  # nothing to score (and run_session has no chunk to join)
+        return 0.0
+    logits = run_session(session, data.images, chunk=batch_size)
+    return 100.0 * int((logits.argmax(axis=1) == data.labels).sum()) / len(data)
 
 
-def fp16_top1(src: Path, val: LabelledSet) -> float | None:
+def fp16_top1(src: Path, val: LabelledSet, *, source_sha256: str) -> float | None:
     """Top-1 of the FP16 model of ``src``: ``<stem>.fp16.onnx`` beside it when that was made from the same
-    source, else a fresh ``fp16.convert_fp16``; None when the conversion fails its own checks."""
+    source (``source_sha256``, from ``src``'s metadata), else a fresh ``fp16.convert_fp16``; None when the
+    conversion fails its own checks."""
     from alexnet_deploy.fp16 import convert_fp16
     from alexnet_deploy.onnx_meta import read_meta
 
     sibling = src.with_name(src.name.removesuffix(".onnx") + ".fp16.onnx")
     if sibling.is_file():
-        theirs, ours = read_meta(sibling), read_meta(src)
-        if theirs.precision == "fp16" and theirs.source_sha256 == ours.source_sha256:
+        theirs = read_meta(sibling)
+        if theirs.precision == "fp16" and theirs.source_sha256 == source_sha256:
             return top1(sibling, val)
     with tempfile.TemporaryDirectory(prefix="alexnet-deploy-fp16.") as tmp:
         target = Path(tmp) / "model.fp16.onnx"

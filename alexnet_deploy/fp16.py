@@ -12,7 +12,6 @@ the same arrays as for the fp32 model.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -85,9 +84,10 @@ def convert_fp16(
         raise InputError(f"{src} is already {meta.precision}; convert the fp32 model made by `alexnet-deploy export` instead.")
     threshold = margin * FP16_MAX
     value_info = _infer_types(model)
-    with _probe_session(model, src, value_info) as probe:
-        peaks = _peaks(probe, calib)
-        reference = run_session(probe, images)  # the graph's own output comes first
+    probe = _probe_session(model, src, value_info)
+    peaks = _peaks(probe, calib)
+    reference = run_session(probe, images)  # the graph's own output comes first
+    del probe  # its copy of the weights and extra outputs is not needed for the conversion
     model.graph.value_info.extend(value_info)
     kept = _nodes_to_keep(model, peaks, threshold)
     converted = _convert(model, [k["node"] for k in kept])
@@ -126,8 +126,7 @@ def activation_peaks(onnx_path: str | os.PathLike, images: np.ndarray) -> dict[s
     from alexnet_deploy.onnx_meta import load_onnx
 
     model = load_onnx(onnx_path)
-    with _probe_session(model, Path(onnx_path), _infer_types(model)) as probe:
-        return _peaks(probe, images)
+    return _peaks(_probe_session(model, Path(onnx_path), _infer_types(model)), images)
 
 
 def _infer_types(model) -> list:
@@ -149,19 +148,12 @@ def _infer_types(model) -> list:
     return list(inferred.graph.value_info)
 
 
-@contextlib.contextmanager
 def _probe_session(model, src: Path, value_info: list):
     """An ORT session of ``model`` whose outputs are its own, then every float intermediate tensor."""
     import onnx
-    import onnxruntime as ort
 
-    from alexnet_deploy.onnx_meta import load_onnx
+    from alexnet_deploy.onnx_meta import load_onnx, ort_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Fusions would hide the tensors we want to observe.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    providers = ["CPUExecutionProvider"]
     skip = {o.name for o in model.graph.output} | {i.name for i in model.graph.initializer}
     extra = [v for v in value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and v.name not in skip]
     n_out = len(model.graph.output)
@@ -172,20 +164,18 @@ def _probe_session(model, src: Path, value_info: list):
         serialized = None
     finally:
         del model.graph.output[n_out:]
+    # Fusions would hide the tensors we want to observe.
     if serialized is not None:
-        session = ort.InferenceSession(serialized, sess_options=options, providers=providers)
-        del serialized
-    else:
-        # Too big for one protobuf: a graph-only probe beside the source finds its external data.
-        graph_only = load_onnx(src, load_weights=False)
-        graph_only.graph.output.extend(extra)
-        probe = src.parent / f".{src.name}.probe.onnx"
-        try:
-            onnx.save_model(graph_only, str(probe))
-            session = ort.InferenceSession(str(probe), sess_options=options, providers=providers)
-        finally:
-            probe.unlink(missing_ok=True)
-    yield session
+        return ort_session(serialized, optimize=False)
+    # Too big for one protobuf: a graph-only probe beside the source finds its external data.
+    graph_only = load_onnx(src, load_weights=False)
+    graph_only.graph.output.extend(extra)
+    probe = src.parent / f".{src.name}.probe.onnx"
+    try:
+        onnx.save_model(graph_only, str(probe))
+        return ort_session(probe, optimize=False)
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _peaks(session, images: np.ndarray, *, chunk: int = 8) -> dict[str, float]:

@@ -88,6 +88,11 @@ class ModelMeta:
         )
 
 
+# Stored as they are; every other field is JSON. Derived from the annotations so encoder and
+# decoder cannot drift apart when a field is added.
+_STRING_FIELDS = frozenset(f.name for f in fields(ModelMeta) if f.type in ("str", str))
+
+
 def exporter_versions() -> dict[str, str]:
     """Versions of the packages that shape an exported file."""
     out = {}
@@ -107,7 +112,7 @@ def write_meta(model_proto, meta: ModelMeta) -> None:
         model_proto.metadata_props.add(key=key, value=value)
     entries = {"format_version": META_FORMAT_VERSION, **meta.to_dict()}
     for key, value in entries.items():
-        encoded = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        encoded = value if key in _STRING_FIELDS else json.dumps(value, sort_keys=True)
         model_proto.metadata_props.add(key=PREFIX + key, value=encoded)
 
 
@@ -122,18 +127,17 @@ def read_meta(path_or_proto, *, where: str | None = None) -> ModelMeta:
 
 
 def _meta_from_proto(proto, where: str) -> ModelMeta:
-    props = {p.key[len(PREFIX):]: p.value for p in proto.metadata_props if p.key.startswith(PREFIX)}
+    props = {p.key.removeprefix(PREFIX): p.value for p in proto.metadata_props if p.key.startswith(PREFIX)}
     if "arch" not in props:
         raise InputError(
             f"{where} has no alexnet-deploy metadata; it was not made by `alexnet-deploy export` "
             f"(export the checkpoint with it first)."
         )
-    raw: dict[str, Any] = {}
-    for name in (f.name for f in fields(ModelMeta)):
-        if name not in props:
-            continue
-        value = props[name]
-        raw[name] = value if name in ("arch", "precision", "source_sha256") else _json(value, name, where)
+    raw: dict[str, Any] = {
+        f.name: props[f.name] if f.name in _STRING_FIELDS else _json(props[f.name], f.name, where)
+        for f in fields(ModelMeta)
+        if f.name in props
+    }
     try:
         return ModelMeta.from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
@@ -235,16 +239,25 @@ def load_onnx(path: str | os.PathLike, *, load_weights: bool = True):
     return proto
 
 
-def ort_session(path: str | os.PathLike, *, providers: tuple[str, ...] = ("CPUExecutionProvider",), threads: int = 0):
-    """An onnxruntime InferenceSession on a vetted file (quiet: ORT warnings are not shown)."""
+def ort_session(model: str | os.PathLike | bytes, *, providers: tuple[str, ...] = ("CPUExecutionProvider",),
+                optimize: bool = True):
+    """A quiet onnxruntime InferenceSession (ORT warnings are not shown) on a file or serialized model.
+
+    A file is input: its external data is vetted and a load failure is an
+    ExportError. Bytes are a model this tool built in memory, so a load failure
+    there is a bug and keeps its traceback. ``optimize=False`` turns graph
+    fusions off, so that every intermediate tensor can be observed.
+    """
     import onnxruntime as ort
 
-    model_path = _existing_file(path)
-    check_external_data_paths(model_path)
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if isinstance(model, bytes):
+        return ort.InferenceSession(model, sess_options=options, providers=list(providers))
+    model_path = Path(model)
+    check_external_data_paths(model_path)
     try:
         return ort.InferenceSession(str(model_path), sess_options=options, providers=list(providers))
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph classes

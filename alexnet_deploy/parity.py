@@ -102,6 +102,17 @@ def compare_logits(
     )
 
 
+def evenly_spaced(total: int, wanted: int) -> list[int]:
+    """``wanted`` distinct indices spread evenly over ``range(total)`` (all when ``wanted >= total``).
+
+    Every subset of sorted files or samples (parity images, calibration sets,
+    evaluation limits) is picked this way, so the same folder gives the same picks.
+    """
+    if wanted >= total:
+        return list(range(total))
+    return [i * total // wanted for i in range(wanted)]
+
+
 def parity_batch(ckpt, *, data_dir: str | os.PathLike | None, count: int) -> tuple[np.ndarray, str]:
     """``count`` preprocessed images: spread over ``data_dir`` when given, else drawn shapes.
 
@@ -114,8 +125,7 @@ def parity_batch(ckpt, *, data_dir: str | os.PathLike | None, count: int) -> tup
     if data_dir is not None:
         files = list_images(data_dir)
         # Spread the picks so a class-per-folder tree contributes several classes.
-        n = min(count, len(files))
-        picks = [files[i * len(files) // n] for i in range(n)]
+        picks = [files[i] for i in evenly_spaced(len(files), count)]
         return preprocess_files(picks, **prep), f"images from {Path(data_dir).name}/"
     with tempfile.TemporaryDirectory(prefix="alexnet-deploy-parity-") as tmp:
         files = [draw_image(Path(tmp) / f"shapes_{i:02d}.png", seed=i) for i in range(count)]

@@ -109,15 +109,18 @@ def quantizable_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 def quantize_from_ranges(
-    model_path: str | Path, ranges: TensorsData, *, exclude: Sequence[str] = ()
+    model_path: str | Path, ranges: TensorsData, *, exclude: Sequence[str] = (), base: onnx.ModelProto | None = None
 ) -> onnx.ModelProto:
     """The QDQ model of ``model_path`` from precomputed ranges; ``exclude`` nodes stay float.
 
     Runs ``quantize_static`` with the ranges as its calibration cache (no data
     reader: nothing is calibrated here), then keeps LRN outside QDQ and checks
-    the result against the scheme in the module docstring.
+    the result against the scheme in the module docstring. ``base`` is the
+    model as already loaded by the caller (only its nodes are read): the
+    fallback search quantizes once per trial and need not parse it each time.
     """
-    base = onnx.load(str(model_path), load_external_data=False)
+    if base is None:
+        base = onnx.load(str(model_path), load_external_data=False)
     excluded = sorted(set(exclude) | set(lrn_fed_nodes(base)))
     with tempfile.TemporaryDirectory(prefix="alexnet-deploy-int8.") as tmp, quiet_ort():
         cache, out = Path(tmp) / "ranges.json", Path(tmp) / "int8.onnx"
@@ -199,14 +202,16 @@ def build_int8(
     written at ``out`` unless every step succeeds.
     """
     from alexnet_deploy.fsutil import atomic_path, sha256_file
-    from alexnet_deploy.onnx_meta import check_external_data_paths, read_meta, write_meta
+    from alexnet_deploy.onnx_meta import load_onnx, read_meta, write_meta
 
     src, dst = Path(onnx_path), Path(out)
     check_max_drop(max_drop, has_data=data_dir is not None)
     if dst.resolve() == src.resolve():
         raise InputError(f"--out {dst} is the FP32 model itself; write the INT8 model to another file.")
-    check_external_data_paths(src)
-    meta = read_meta(src)
+    base = load_onnx(src, load_weights=False)  # vets its external data paths
+    meta = read_meta(base, where=str(src))
+    # Parsed once for the whole build: only its nodes are read from here on, so its weights need no memory.
+    del base.graph.initializer[:]
     if meta.precision != "fp32":
         raise InputError(f"{src} is a {meta.precision} model; quantize the FP32 export instead.")
     calib_set = find_calibration_set(
@@ -239,13 +244,14 @@ def build_int8(
         cache.save(key, ranges, inputs={"calib": str(calib_set.source), "images": calib_set.count,
                                         "calib_sha256": calib_set.digest, "model": str(src), **settings})
     seconds = time.perf_counter() - start
-    proto = quantize_from_ranges(src, ranges)
+    proto = quantize_from_ranges(src, ranges, base=base)
     top1s: dict[str, float | None] = {}
     fallback = None
     evaluated = 0
     if val is not None:
         evaluated = len(val)
-        measures = {"fp32": lambda: top1(src, val), "fp16": lambda: fp16_top1(src, val),
+        measures = {"fp32": lambda: top1(src, val),
+                    "fp16": lambda: fp16_top1(src, val, source_sha256=meta.source_sha256),
                     "int8": lambda: top1(proto.SerializeToString(), val)}
         for i, (name, measure) in enumerate(measures.items()):
             if progress:
@@ -254,10 +260,10 @@ def build_int8(
         if progress:
             progress("evaluate", len(measures), len(measures))
         if max_drop is not None:
-            candidates = quantizable_nodes(onnx.load(str(src), load_external_data=False))
+            candidates = quantizable_nodes(base)
 
             def top1_excluding(nodes: Sequence[str]) -> float:
-                return top1(quantize_from_ranges(src, ranges, exclude=nodes).SerializeToString(), val)
+                return top1(quantize_from_ranges(src, ranges, exclude=nodes, base=base).SerializeToString(), val)
 
             tried: list[str] = []
 
@@ -270,7 +276,7 @@ def build_int8(
                                        fp32_top1=top1s["fp32"], int8_top1=top1s["int8"], max_drop=max_drop,
                                        on_trial=trial)
             if fallback.excluded:
-                proto = quantize_from_ranges(src, ranges, exclude=fallback.excluded)
+                proto = quantize_from_ranges(src, ranges, exclude=fallback.excluded, base=base)
                 top1s["int8 before fallback"] = top1s["int8"]
                 top1s["int8"] = fallback.final_top1
     fallback_nodes = list(fallback.excluded) if fallback else []

@@ -41,12 +41,6 @@ def _write_json(path: str, result) -> None:
         tmp.write_text(result.to_json() + "\n")
 
 
-def _fp16_images(meta, data: str | None, count: int):
-    from alexnet_deploy.parity import parity_batch
-
-    return parity_batch(meta, data_dir=data, count=count)
-
-
 @click.command("export")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=str), help="Checkpoint (.pt) to export.")
 @click.option("--out", required=True, type=click.Path(path_type=str), help="ONNX file to write, e.g. models/alexnet.onnx.")
@@ -82,9 +76,10 @@ def export_command(checkpoint, out, opset, batch, data, parity_images, fp16, mar
     if fp16:
         from alexnet_deploy.fp16 import DEFAULT_MARGIN, convert_fp16
         from alexnet_deploy.onnx_meta import read_meta
+        from alexnet_deploy.parity import parity_batch
 
         with console.status("Converting to fp16 (measuring activations, keeping LRN in fp32)..."):
-            images, source = _fp16_images(read_meta(out), data, 64 if data else parity_images)
+            images, source = parity_batch(read_meta(out), data_dir=data, count=64 if data else parity_images)
             try:
                 fp16_result = convert_fp16(
                     out, fp16_path(out), calib_images=images, margin=margin or DEFAULT_MARGIN, image_source=source
@@ -112,14 +107,15 @@ def convert_command(model, out, data, calib_images, check_images, margin, json_o
 
     from alexnet_deploy.fp16 import convert_fp16
     from alexnet_deploy.onnx_meta import read_meta
+    from alexnet_deploy.parity import parity_batch
 
     meta = read_meta(model)
     explicit = click.get_current_context().get_parameter_source("check_images") == click.core.ParameterSource.COMMANDLINE
     if data is None and explicit:
         raise InputError("--check-images needs --data (without it the check uses the drawn calibration images).")
     with Console(stderr=True).status(f"Converting {model} to fp16..."):
-        calib, source = _fp16_images(meta, data, calib_images if data else 16)
-        check = _fp16_images(meta, data, check_images)[0] if data else None
+        calib, source = parity_batch(meta, data_dir=data, count=calib_images if data else 16)
+        check = parity_batch(meta, data_dir=data, count=check_images)[0] if data else None
         result = convert_fp16(
             model, out or fp16_path(model), calib_images=calib, check_images=check, margin=margin, image_source=source
         )
