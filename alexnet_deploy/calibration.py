@@ -37,7 +37,7 @@ from onnxruntime.quantization.calibrate import CalibrationCacheEncoder, TensorsD
 
 from alexnet_deploy.data import list_images, preprocess_files
 from alexnet_deploy.errors import DataError, InputError
-from alexnet_deploy.fsutil import atomic_path, sha256_file
+from alexnet_deploy.fsutil import sha256_file, write_text_atomic
 from alexnet_deploy.parity import evenly_spaced
 
 CACHE_FORMAT = "alexnet-deploy-calibration-ranges/1"
@@ -299,6 +299,4 @@ class RangeCache:
         """Write the ranges atomically; ``inputs`` records what the key was made of, for people."""
         path = self.path_for(key)
         payload = {"format": CACHE_FORMAT, "key": key, "inputs": inputs, "ranges": ranges.to_dict()}
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(payload, cls=CalibrationCacheEncoder))
-        return path
+        return write_text_atomic(path, json.dumps(payload, cls=CalibrationCacheEncoder))

@@ -93,7 +93,8 @@ def fp16_top1(src: Path, val: LabelledSet, *, source_sha256: str) -> float | Non
     sibling = src.with_name(src.name.removesuffix(".onnx") + ".fp16.onnx")
     if sibling.is_file():
         theirs = read_meta(sibling)
-        if theirs.precision == "fp16" and theirs.source_sha256 == source_sha256:
+        # An empty hash (a model exported from an in-memory checkpoint) proves nothing: convert afresh.
+        if theirs.precision == "fp16" and source_sha256 and theirs.source_sha256 == source_sha256:
             return top1(sibling, val)
     with tempfile.TemporaryDirectory(prefix="alexnet-deploy-fp16.") as tmp:
         target = Path(tmp) / "model.fp16.onnx"

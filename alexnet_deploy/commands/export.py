@@ -35,10 +35,9 @@ def _echo_fp16(result) -> None:
 
 
 def _write_json(path: str, result) -> None:
-    from alexnet_deploy.fsutil import atomic_path
+    from alexnet_deploy.fsutil import write_text_atomic
 
-    with atomic_path(path) as tmp:
-        tmp.write_text(result.to_json() + "\n")
+    write_text_atomic(path, result.to_json() + "\n")
 
 
 @click.command("export")

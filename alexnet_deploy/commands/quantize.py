@@ -68,10 +68,9 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _print_result(Console(soft_wrap=True), result)
     if json_out:
-        from alexnet_deploy.fsutil import atomic_path
+        from alexnet_deploy.fsutil import write_text_atomic
 
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(result.to_json())
+        write_text_atomic(json_out, result.to_json())
 
 
 def _print_result(console, result) -> None:
