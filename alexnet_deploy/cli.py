@@ -42,7 +42,7 @@ def main() -> None:
 @main.command("env")
 def env_command() -> None:
     """Print Python, torch, ONNX, onnxruntime, TensorRT and GPU versions."""
-    from alexnet_deploy.environment import environment_report
+    from alexnet_deploy.core.environment import environment_report
 
     for key, value in environment_report().items():
         click.echo(f"{key:15} {value}")
@@ -56,8 +56,8 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from alexnet_deploy.models import ARCHS, build, count_parameters, get_spec
-    from alexnet_deploy.summary import layer_table
+    from alexnet_deploy.model.zoo import ARCHS, build, count_parameters, get_spec
+    from alexnet_deploy.model.summary import layer_table
 
     console = Console()
     for name in archs or tuple(ARCHS):
@@ -80,11 +80,11 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
 def info_command(file: str) -> None:
     """Print what a checkpoint (or exported ONNX model) holds."""
     if file.lower().endswith(".onnx"):
-        from alexnet_deploy.onnx_meta import describe_onnx
+        from alexnet_deploy.artifacts.onnx_meta import describe_onnx
 
         summary = describe_onnx(file)
     else:
-        from alexnet_deploy.checkpoint import load_checkpoint
+        from alexnet_deploy.artifacts.checkpoint import load_checkpoint
 
         summary = load_checkpoint(file).summary()
     names = summary.pop("class_names")

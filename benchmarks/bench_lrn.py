@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from alexnet_deploy.lrn import LocalResponseNorm
+from alexnet_deploy.model.lrn import LocalResponseNorm
 
 SIZE, ALPHA, BETA, K = 5, 5e-4, 0.75, 2.0
 

@@ -8,7 +8,7 @@ import pytest
 def pytest_collection_modifyitems(config, items):
     import torch
 
-    from alexnet_deploy.environment import tensorrt_version
+    from alexnet_deploy.core.environment import tensorrt_version
 
     no_cuda = pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA")
     no_trt = pytest.mark.skip(reason="needs TensorRT")

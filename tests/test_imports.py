@@ -37,7 +37,7 @@ def test_lazy_import_names_the_install_command():
     import pytest
 
     from alexnet_deploy.errors import MissingDependencyError
-    from alexnet_deploy.lazy import lazy_import
+    from alexnet_deploy.core.lazy import lazy_import
 
     with pytest.raises(MissingDependencyError, match="pip install"):
         lazy_import("alexnet_deploy_no_such_module", purpose="testing")

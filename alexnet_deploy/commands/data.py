@@ -43,7 +43,7 @@ def synth_command(
     give 3,520 images: 200 train, 100 val and 52 calib per class. Same --seed, same
     bytes. The tree appears at --out only when complete.
     """
-    from alexnet_deploy.synth_tree import generate
+    from alexnet_deploy.data.synth_tree import generate
 
     start = time.perf_counter()
     info = generate(
@@ -59,7 +59,7 @@ def synth_command(
 @click.argument("root", type=click.Path(path_type=str))
 def check_command(root: str) -> None:
     """Read every image of an ImageFolder tree (ROOT/<class>/<images>) and report unreadable ones."""
-    from alexnet_deploy.data import check_image_folder
+    from alexnet_deploy.data.images import check_image_folder
     from alexnet_deploy.errors import DataError
 
     report = check_image_folder(root)

@@ -35,7 +35,7 @@ def _echo_fp16(result) -> None:
 
 
 def _write_json(path: str, result) -> None:
-    from alexnet_deploy.fsutil import write_text_atomic
+    from alexnet_deploy.core.fsutil import write_text_atomic
 
     write_text_atomic(path, result.to_json() + "\n")
 
@@ -58,7 +58,7 @@ def export_command(checkpoint, out, opset, batch, data, parity_images, fp16, mar
     """Export a checkpoint to ONNX (one LRN node per LRN layer) and check it against PyTorch."""
     from rich.console import Console
 
-    from alexnet_deploy.export import export_onnx
+    from alexnet_deploy.export.exporter import export_onnx
 
     if margin is not None and not fp16:
         raise InputError("--margin only applies to the fp16 model; add --fp16 or drop --margin.")
@@ -73,9 +73,9 @@ def export_command(checkpoint, out, opset, batch, data, parity_images, fp16, mar
     if json_out:
         _write_json(json_out, result)
     if fp16:
-        from alexnet_deploy.fp16 import DEFAULT_MARGIN, convert_fp16
-        from alexnet_deploy.onnx_meta import read_meta
-        from alexnet_deploy.parity import parity_batch
+        from alexnet_deploy.precision.fp16 import DEFAULT_MARGIN, convert_fp16
+        from alexnet_deploy.artifacts.onnx_meta import read_meta
+        from alexnet_deploy.export.parity import parity_batch
 
         with console.status("Converting to fp16 (measuring activations, keeping LRN in fp32)..."):
             images, source = parity_batch(read_meta(out), data_dir=data, count=64 if data else parity_images)
@@ -104,9 +104,9 @@ def convert_command(model, out, data, calib_images, check_images, margin, json_o
     """Convert an exported fp32 ONNX model to fp16 (LRN and overflow-prone nodes stay fp32)."""
     from rich.console import Console
 
-    from alexnet_deploy.fp16 import convert_fp16
-    from alexnet_deploy.onnx_meta import read_meta
-    from alexnet_deploy.parity import parity_batch
+    from alexnet_deploy.precision.fp16 import convert_fp16
+    from alexnet_deploy.artifacts.onnx_meta import read_meta
+    from alexnet_deploy.export.parity import parity_batch
 
     meta = read_meta(model)
     explicit = click.get_current_context().get_parameter_source("check_images") == click.core.ParameterSource.COMMANDLINE

@@ -38,9 +38,9 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from alexnet_deploy.calibration import CacheWarning
-    from alexnet_deploy.fallback import check_max_drop
-    from alexnet_deploy.quantize import QuantizeConfig, build_int8
+    from alexnet_deploy.precision.calibration import CacheWarning
+    from alexnet_deploy.precision.fallback import check_max_drop
+    from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
 
     # Refuse conflicting flags before any work (and before anything is written).
     check_max_drop(max_drop, has_data=data_dir is not None)
@@ -68,7 +68,7 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _print_result(Console(soft_wrap=True), result)
     if json_out:
-        from alexnet_deploy.fsutil import write_text_atomic
+        from alexnet_deploy.core.fsutil import write_text_atomic
 
         write_text_atomic(json_out, result.to_json())
 

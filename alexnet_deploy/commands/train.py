@@ -40,8 +40,8 @@ def train_command(arch, data_dir, epochs, out, recipe_name, lr, batch_size, weig
     Writes OUT (best validation top-1) and OUT's <stem>.last.pt (latest epoch, with
     the optimizer state for --resume) after every epoch, atomically.
     """
-    from alexnet_deploy.recipes import get_recipe
-    from alexnet_deploy.train import TrainConfig, train
+    from alexnet_deploy.train.recipes import get_recipe
+    from alexnet_deploy.train.loop import TrainConfig, train
 
     overrides = dict(lr=lr, batch_size=batch_size, weight_decay=weight_decay, input_size=input_size, resize=resize,
                      workers=workers, cache_images=cache_images)
@@ -58,7 +58,7 @@ def train_command(arch, data_dir, epochs, out, recipe_name, lr, batch_size, weig
     except KeyboardInterrupt:
         click.echo("Interrupted; the checkpoints written so far are intact. Continue with --resume.", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
-    from alexnet_deploy.distributed import detect
+    from alexnet_deploy.train.distributed import detect
 
     if detect().is_main:
         click.echo(f"best val top-1 {result.best_val_top1:.1%} (epoch {result.best_epoch}) -> {result.best_path}; "
@@ -81,7 +81,7 @@ def eval_command(checkpoint, data_dir, split, ten_crop, batch_size, workers, dev
     from rich.progress import Progress
     from rich.table import Table
 
-    from alexnet_deploy.evaluate import evaluate_checkpoint
+    from alexnet_deploy.verify.accuracy import evaluate_checkpoint
 
     console = Console(highlight=False)
     with Progress(console=console, transient=True) as bar:

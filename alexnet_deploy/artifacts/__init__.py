@@ -1,0 +1,1 @@
+"""What the pipeline writes and reads: checkpoints and ONNX files that describe themselves."""

@@ -1,0 +1,1 @@
+"""Shared pieces below every stage: files, lazy imports, the environment probe."""

@@ -1,0 +1,1 @@
+"""Images on disk: preprocessing, image folders, the built-in dataset, augmentation."""

@@ -1,0 +1,1 @@
+"""PyTorch to ONNX with the parity gate."""

@@ -1,0 +1,1 @@
+"""The model zoo, the LRN op and layer tables."""

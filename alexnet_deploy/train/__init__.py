@@ -1,0 +1,1 @@
+"""Training: the loop, its inputs, recipes, torchrun and progress."""

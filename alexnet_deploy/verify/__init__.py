@@ -1,0 +1,1 @@
+"""Accuracy and comparison of models against their reference."""
