@@ -1,9 +1,11 @@
-"""User-facing errors.
+"""Errors that end a command with an exit code of their own.
 
 A ``DeployError`` is a mistake in what the user asked for or gave us (a missing
-file, a corrupt checkpoint, conflicting flags). The CLI prints its message as one
-sentence on stderr and exits with code 2, without a traceback. Anything else is a
-bug and keeps its traceback.
+file, a corrupt checkpoint, conflicting flags): the CLI prints its message as
+one sentence on stderr and exits with code 2, without a traceback. A
+``CheckFailed`` is a check that ran and did not pass (a parity gate, an
+accuracy budget): exit code 1, with the check named and its numbers. Anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -28,8 +30,18 @@ class DataError(DeployError):
 
 
 class ExportError(DeployError):
-    """An export or conversion whose result failed its checks."""
+    """A model file that cannot be made or loaded as asked."""
 
 
 class MissingDependencyError(DeployError):
     """An optional package is not installed; the message names the install command."""
+
+
+class BackendError(DeployError):
+    """A backend that cannot run here or cannot run this artifact."""
+
+
+class CheckFailed(Exception):
+    """A check ran and did not pass: the message names the check and its numbers (exit code 1)."""
+
+    exit_code = 1
