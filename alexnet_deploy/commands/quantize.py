@@ -6,7 +6,7 @@ import warnings
 
 import click
 
-from alexnet_deploy.commands.common import DATA_HELP, finish, json_option
+from alexnet_deploy.commands.common import DATA_HELP, finish, json_option, need_onnxruntime
 
 METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to calibration.METHODS
 
@@ -47,6 +47,7 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
     from alexnet_deploy.precision.fallback import check_max_drop
     from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
 
+    need_onnxruntime()
     # Refuse conflicting flags before any work (and before anything is written).
     check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
     config = QuantizeConfig(method=method, num_images=num_images, min_images=min_images)

@@ -17,7 +17,8 @@ from alexnet_deploy.data.labelled import load_labelled_split
 from alexnet_deploy.errors import DataError, InputError
 from alexnet_deploy.precision.calibration import ImageCalibrationReader, calibrate, find_calibration_set
 from alexnet_deploy.precision.fallback import FallbackResult, LayerTrial, check_max_drop, search_fallback
-from alexnet_deploy.precision.quantize import quantizable_nodes, quantize_from_ranges, top1
+from alexnet_deploy.precision.measure import top1
+from alexnet_deploy.precision.quantize import quantizable_nodes, quantize_from_ranges
 from tests.builders import PRE, tiny_model, write_images
 
 DAMAGED_TENSOR, DAMAGED_NODE = "f", "fc1"  # fc1's input
