@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alexnet_deploy.artifacts.kinds import CHECKPOINT
+from alexnet_deploy.artifacts.kinds import CHECKPOINT, artifact_kind
 from alexnet_deploy.bench.config import BenchConfig
 from alexnet_deploy.bench.targets import ArtifactInfo, HashCache, describe_artifact, find_checkpoint
 from alexnet_deploy.errors import InputError
@@ -45,6 +45,7 @@ class Plan:
     artifacts: list[ArtifactInfo]
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    given_baseline: str = ""  # sha256 of --checkpoint: the baseline of every row
 
 
 @dataclass(frozen=True)
@@ -101,14 +102,16 @@ def _batches(info: ArtifactInfo, config: BenchConfig, notes: list[str]) -> tuple
     return kept
 
 
-def _backends_for_artifact(info: ArtifactInfo, chosen: list[str] | None, skipped: list[str]) -> list[Backend]:
+def _backends_for_artifact(path: str, chosen: list[str] | None, skipped: list[str]) -> list[Backend]:
+    """The backends that will run ``path``: from its suffix alone, so refusals come before any file is read."""
+    kind = artifact_kind(path)
     if chosen is not None:
-        names = [n for n in chosen if info.kind in get_backend(n).kinds]
+        names = [n for n in chosen if kind in get_backend(n).kinds]
         if not names:
-            check_runs(chosen[0], info.path)  # raises: says what the backend runs and which backends run this
-        return [check_runs(n, info.path) for n in names]  # refuses a backend that cannot run here
+            check_runs(chosen[0], path)  # raises: says what the backend runs and which backends run this
+        return [check_runs(n, path) for n in names]  # refuses a backend that cannot run here
     out = []
-    for name in backends_for(info.kind):
+    for name in backends_for(kind):
         backend = BACKENDS[name]
         reason = backend.probe()
         if reason:
@@ -118,7 +121,7 @@ def _backends_for_artifact(info: ArtifactInfo, chosen: list[str] | None, skipped
         else:
             out.append(backend)
     if not out:
-        check_runs(backends_for(info.kind)[0], info.path)  # raises with the first one's reason and install line
+        check_runs(backends_for(kind)[0], path)  # raises with the first one's reason and install line
     return out
 
 
@@ -138,26 +141,27 @@ def make_plan(paths: list[str], *, config: BenchConfig, backends: list[str] | No
         get_backend(name)  # unknown names first, before any file is read
     if not paths:
         raise InputError("Give at least one artifact to benchmark (a checkpoint, an ONNX model or an engine).")
+    paths = list(dict.fromkeys(paths))
+    skipped: list[str] = []
+    runs_on = {p: _backends_for_artifact(p, backends, skipped) for p in paths}
+    used = {b.name for chosen in runs_on.values() for b in chosen}
+    for name in backends or []:
+        if name not in used:
+            check_runs(name, paths[0])  # a backend asked for that runs none of the artifacts
+    params = {b.name: runner_parameters(b) for chosen in runs_on.values() for b in chosen}
+    _check_variants_apply(variants, params)
     hashes = HashCache()
-    infos = [describe_artifact(p, hashes=hashes) for p in dict.fromkeys(paths)]
-    plan = Plan(runs=[], artifacts=list(infos))
-    used: set[str] = set()
-    params: dict[str, frozenset[str]] = {}
-    for info in infos:
+    infos = [describe_artifact(p, hashes=hashes) for p in paths]  # hashes and metadata: the first file reads
+    plan = Plan(runs=[], artifacts=list(infos), skipped=skipped)
+    for path, info in zip(paths, infos):
         batches = _batches(info, config, plan.notes)
-        for backend in _backends_for_artifact(info, backends, plan.skipped):
-            used.add(backend.name)
-            params.setdefault(backend.name, runner_parameters(backend))
+        for backend in runs_on[path]:
             common = _common_options(params[backend.name], config)
             for label, options in _variants(backend, params[backend.name], variants):
                 plain = info.kind == CHECKPOINT and not label and "precision" not in options
                 plan.runs.append(RunSpec(artifact=info, backend=backend.name, device=backend.device,
                                          options=tuple({**common, **options}.items()), variant=label,
                                          batches=batches, baseline=plain))
-    for name in backends or []:
-        if name not in used:
-            check_runs(name, infos[0].path)  # a backend asked for that runs none of the artifacts
-    _check_variants_apply(variants, params)
     if find_baseline or checkpoint:
         _add_baselines(plan, config=config, checkpoint=checkpoint, hashes=hashes, params=params)
     return plan
@@ -182,6 +186,7 @@ def _add_baselines(plan: Plan, *, config: BenchConfig, checkpoint: str | None, h
     given = describe_artifact(checkpoint, hashes=hashes) if checkpoint else None
     if given is not None and given.kind != CHECKPOINT:
         raise InputError(f"--checkpoint takes a PyTorch checkpoint (.pt or .pth), not {given.path}.")
+    plan.given_baseline = given.sha256 if given is not None else ""
     found: dict[str, ArtifactInfo | None] = {}
     for run in list(plan.runs):
         source = run.artifact.source_sha256

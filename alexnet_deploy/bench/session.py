@@ -81,13 +81,12 @@ def run_spec(spec: RunSpec, config: BenchConfig) -> list[BenchRow]:
     return rows
 
 
-def _speedups(rows: list[BenchRow]) -> None:
-    """Each row against the PyTorch fp32 row of its checkpoint at its batch, on its device kind when there is one."""
+def _speedups(rows: list[BenchRow], *, given: str = "") -> None:
+    """Each row against the PyTorch fp32 row of its checkpoint (or of ``given``, the sha256 of --checkpoint) at
+    its batch, on its device kind when there is one."""
     baselines = [r for r in rows if r.baseline]
     for row in rows:
-        same = [b for b in baselines if b.batch == row.batch and b.artifact_sha256 == row.source_sha256]
-        if not same and len({b.artifact_sha256 for b in baselines}) == 1:
-            same = [b for b in baselines if b.batch == row.batch]  # one baseline given for every row
+        same = [b for b in baselines if b.batch == row.batch and b.artifact_sha256 in (row.source_sha256, given)]
         same.sort(key=lambda b: b.device.split(":")[0] != row.device.split(":")[0])
         if same:
             base = same[0]
@@ -116,9 +115,10 @@ def run_plan(plan: Plan, config: BenchConfig, *, progress: Progress | None = Non
         rows.extend(run_spec(spec, config))
     if progress:
         progress("done", len(plan.runs), len(plan.runs))
-    _speedups(rows)
+    _speedups(rows, given=plan.given_baseline)
     return BenchResult(
-        created=now(), command=command_line(argv), config=asdict(config),
+        created=now(), command=command_line(argv),
+        config={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
         machine=machine_record(threads=config.threads), artifacts=plan.artifacts, rows=rows, skipped=plan.skipped,
         notes=plan.notes, offline=offline_best(rows) if config.scenario == "offline" else [],
     )

@@ -1,0 +1,76 @@
+"""What a person reads: the table, bench.md and PNG plots that open."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from PIL import Image
+from rich.console import Console
+
+from alexnet_deploy.bench.config import BenchConfig
+from alexnet_deploy.bench.markdown import markdown, write_report
+from alexnet_deploy.bench.plan import make_plan
+from alexnet_deploy.bench.plots import PLOTS
+from alexnet_deploy.bench.session import run_plan
+from alexnet_deploy.bench.table import notes, rich_offline, rich_table, table_rows
+from tests.builders import slowed_model, tiny_model
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    tiny = tiny_model(root / "tiny.onnx")
+    slow = slowed_model(tiny, root / "slow.onnx", convs=8)
+    config = BenchConfig(scenario="offline", batches=(1, 2), batches_given=True, warmup_s=0.02, duration_s=0.05,
+                         min_iterations=70, threads=1, percentiles=(50, 90, 99.9))
+    plan = make_plan([str(tiny), str(slow)], config=config, backends=["ort-cpu"])
+    plan.skipped.append("ort-cuda: no GPU here (install: pip install 'alexnet-deploy[gpu]')")
+    return run_plan(plan, config)
+
+
+def test_table_has_a_row_per_run_and_the_requested_percentiles(result):
+    headers, cells = table_rows(result)
+    assert headers[:4] == ["backend", "precision", "model", "batch"]
+    assert ["p50 ms", "p90 ms", "p99.9 ms"] == [h for h in headers if h.endswith(" ms")]
+    assert len(cells) == 4 and cells[0][:4] == ["ort-cpu", "fp32", "tiny.onnx", "1"]
+    assert cells[0][headers.index("n")] == str(result.rows[0].stats.count)
+    console = Console(record=True, width=200)
+    console.print(rich_table(result))
+    console.print(rich_offline(result))
+    text = console.export_text()
+    assert "slow.onnx" in text and "best throughput" in text
+
+
+def test_notes_state_the_query_count_behind_p90_and_keep_install_lines(result):
+    lines = notes(result)
+    assert not any("p90 backed by" in line for line in lines)  # offline: throughput is the figure
+    single = copy.deepcopy(result)
+    single.config["scenario"] = "single-stream"
+    statements = [line for line in notes(single) if "p90 backed by" in line]
+    assert len(statements) == len(result.rows) and "(at least 64 needed)" in statements[0]
+    assert "Skipped ort-cuda: no GPU here (install: pip install 'alexnet-deploy[gpu]')." in lines
+    assert any(line.startswith("Energy not measured here") for line in lines)
+
+
+def test_report_writes_markdown_and_plots_that_open(result, tmp_path):
+    written = write_report(result, tmp_path / "report")
+    assert [p.name for p in written] == ["bench.md", *PLOTS]
+    for plot in written[1:]:
+        data = plot.read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5_000
+        with Image.open(plot) as image:
+            image.verify()
+        with Image.open(plot) as image:
+            assert image.size[0] > 400 and image.size[1] > 300
+    text = written[0].read_text()
+    for expected in ("| backend | precision | model | batch |", "## Offline: best throughput", "## Machine",
+                     "## Artifacts", "![latency_cdf](latency_cdf.png)", "pip install 'alexnet-deploy[gpu]'"):
+        assert expected in text
+    assert not list((tmp_path / "report").glob(".*.tmp"))  # staged files renamed into place
+
+
+def test_markdown_without_plots_has_no_plot_section(result):
+    assert "## Plots" not in markdown(result)
