@@ -45,7 +45,8 @@ class BenchConfig:
         if self.min_iterations < 1:
             raise InputError("--min-iterations must be 1 or more.")
         if any(not 0 < p < 100 for p in self.percentiles):
-            raise InputError(f"Percentiles must lie between 0 and 100, not {', '.join(map(fmt_pct, self.percentiles))}.")
+            shown = ", ".join(map(fmt_pct, self.percentiles))
+            raise InputError(f"Percentiles must lie between 0 and 100, not {shown}.")
         if self.threads < 1:
             raise InputError("--threads must be 1 or more.")
         if self.cv_warn <= 0:

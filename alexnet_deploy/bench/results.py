@@ -66,7 +66,8 @@ class BenchRow:
 
     def series(self) -> str:
         """The row without its batch: one line in the plots over batch sizes."""
-        return f"{self.backend} {self.precision}{' ' + self.variant if self.variant else ''} ({Path(self.artifact).name})"
+        variant = f" {self.variant}" if self.variant else ""
+        return f"{self.backend} {self.precision}{variant} ({Path(self.artifact).name})"
 
 
 @dataclass

@@ -74,7 +74,8 @@ def _checkpoint_info(file: Path, digest: str, size: int) -> ArtifactInfo:
     from alexnet_deploy.artifacts.checkpoint import load_checkpoint
 
     summary = load_checkpoint(file).summary()  # validates the weights now, before any timing
-    meta = {k: summary[k] for k in ("arch", "num_classes", "input_size", "resize", "mean", "std", "source", "parameters")}
+    keep = ("arch", "num_classes", "input_size", "resize", "mean", "std", "source", "parameters")
+    meta = {k: summary[k] for k in keep}
     return ArtifactInfo(path=str(file), kind=CHECKPOINT, sha256=digest, bytes=size, precision="fp32",
                         input_size=int(summary["input_size"]), source_sha256=digest, meta=meta)
 
@@ -93,9 +94,9 @@ def _onnx_info(file: Path, digest: str, size: int) -> ArtifactInfo:
         meta.pop("class_names")
     except InputError:
         meta = {}  # a model from elsewhere: it runs, but has no precision or checkpoint to name
-    return ArtifactInfo(path=str(file), kind=ONNX, sha256=digest, bytes=size, precision=meta.get("precision", "unknown"),
-                        input_size=int(dims[2]), source_sha256=meta.get("source_sha256", ""), fixed_batch=dims[0],
-                        meta=meta)
+    return ArtifactInfo(path=str(file), kind=ONNX, sha256=digest, bytes=size,
+                        precision=meta.get("precision", "unknown"), input_size=int(dims[2]),
+                        source_sha256=meta.get("source_sha256", ""), fixed_batch=dims[0], meta=meta)
 
 
 def _engine_info(file: Path, digest: str, size: int) -> ArtifactInfo:

@@ -73,7 +73,8 @@ def test_a_backend_registered_later_plugs_in_unchanged(loose):
     BACKENDS[twin.name] = twin
     try:
         plan = make_plan([str(loose)], config=CONFIG, backends=["ort-cpu-twin"])
-        assert [(r.backend, dict(r.options)) for r in plan.runs] == [("ort-cpu-twin", {"threads": 2, "spinning": False})]
+        runs = [(r.backend, dict(r.options)) for r in plan.runs]
+        assert runs == [("ort-cpu-twin", {"threads": 2, "spinning": False})]
     finally:
         del BACKENDS[twin.name]
 

@@ -75,7 +75,7 @@ def test_speedups_use_the_baseline_of_the_same_checkpoint_batch_and_device():
 
 
 def test_offline_best_is_the_highest_throughput_per_series():
-    rows = [_row(1, backend="ort-cpu", batch=1), _row(4, backend="ort-cpu", batch=8), _row(40, backend="ort-cpu", batch=32)]
+    rows = [_row(ms, backend="ort-cpu", batch=b) for ms, b in ((1, 1), (4, 8), (40, 32))]
     best = offline_best(rows)
     assert len(best) == 1 and best[0].batch == 8 and best[0].throughput == pytest.approx(2000.0)
     assert np.isclose(rows[2].throughput, 800.0)
