@@ -33,7 +33,7 @@ def test_warm_up_runs_for_its_time_and_at_least_once():
         return Timing(total=(0.01,) * n)
 
     iterations, seconds, last = warm_up(step, 0.05)
-    assert iterations == len(calls) >= 4 and seconds >= 0.05 and last == 0.01
+    assert iterations == len(calls) >= 1 and set(calls) == {1} and seconds >= 0.05 and last == 0.01
     assert warm_up(step, 0.0)[0] == 1
 
 
