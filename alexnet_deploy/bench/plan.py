@@ -187,7 +187,7 @@ def _add_baselines(plan: Plan, *, config: BenchConfig, checkpoint: str | None, h
     if given is not None and given.kind != CHECKPOINT:
         raise InputError(f"--checkpoint takes a PyTorch checkpoint (.pt or .pth), not {given.path}.")
     plan.given_baseline = given.sha256 if given is not None else ""
-    found: dict[str, ArtifactInfo | None] = {}
+    found: dict[str, ArtifactInfo | None] = {a.sha256: a for a in plan.artifacts if a.kind == CHECKPOINT}
     for run in list(plan.runs):
         source = run.artifact.source_sha256
         if given is not None:

@@ -48,6 +48,10 @@ class HashCache:
     def __init__(self) -> None:
         self._known: dict[Path, str] = {}
 
+    def __contains__(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` was read already."""
+        return Path(path).resolve() in self._known
+
     def __call__(self, path: str | os.PathLike) -> str:
         key = Path(path).resolve()
         if key not in self._known:
@@ -126,11 +130,15 @@ def find_checkpoint(source_sha256: str, beside: list[Path], *, hashes: HashCache
     """A ``.pt``/``.pth`` file in the folders of ``beside`` whose sha256 is ``source_sha256`` (None if none)."""
     if not source_sha256:
         return None
-    seen: set[Path] = set()
-    for folder in dict.fromkeys(p.resolve().parent for p in beside):
-        for candidate in sorted(folder.iterdir()):
-            if candidate.suffix.lower() in CHECKPOINT_SUFFIXES and candidate.is_file() and candidate not in seen:
-                seen.add(candidate)
-                if hashes(candidate) == source_sha256:
-                    return candidate
+    names = [p.name for p in beside]
+    candidates = {c for p in beside for c in p.resolve().parent.iterdir()
+                  if c.suffix.lower() in CHECKPOINT_SUFFIXES and c.is_file()}
+
+    def likely_first(path: Path) -> tuple[bool, int]:
+        # model.pt for model.onnx / model.fp16.onnx before model.last.pt (three times larger: optimizer state)
+        return not any(name.startswith(path.stem + ".") for name in names), path.stat().st_size
+
+    for candidate in sorted(candidates, key=likely_first):
+        if hashes(candidate) == source_sha256:
+            return candidate
     return None
