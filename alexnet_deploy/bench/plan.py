@@ -88,17 +88,20 @@ def _common_options(params: frozenset[str], config: BenchConfig) -> dict[str, An
 
 def _batches(info: ArtifactInfo, config: BenchConfig, notes: list[str]) -> tuple[int, ...]:
     """The batches to time ``info`` at; a batch it cannot take is refused when asked for explicitly."""
-    fixed, largest = info.fixed_batch, info.max_batch
-    wrong = [b for b in config.batches if (fixed and b != fixed) or (largest and b > largest)]
+    fixed, low, high = info.fixed_batch, info.min_batch or 1, info.max_batch
+
+    def takes(batch: int) -> bool:
+        return batch == fixed if fixed else low <= batch and (high is None or batch <= high)
+
+    wrong = [b for b in config.batches if not takes(b)]
     if not wrong:
         return config.batches
+    what = f"a fixed batch of {fixed}" if fixed else f"batches from {low} to {high}"
     if config.batches_given:
-        takes = f"a fixed batch of {fixed}" if fixed else f"batches of at most {largest}"
-        raise InputError(f"{info.path} takes {takes} and cannot run batch {wrong[0]}; ask for "
-                         f"--batch {fixed or largest} or re-export it with a dynamic batch.")
-    kept = (fixed,) if fixed else tuple(b for b in config.batches if b <= largest) or (largest,)
-    notes.append(f"{info.name} takes {'only batch ' + str(fixed) if fixed else f'batches up to {largest}'}: "
-                 f"timed at batch {', '.join(map(str, kept))}.")
+        raise InputError(f"{info.path} takes {what} and cannot run batch {wrong[0]}; ask for a batch it takes, "
+                         f"or re-export (rebuild) it with a dynamic batch.")
+    kept = tuple(b for b in config.batches if takes(b)) or ((fixed or low),)
+    notes.append(f"{info.name} takes {what}: timed at batch {', '.join(map(str, kept))}.")
     return kept
 
 

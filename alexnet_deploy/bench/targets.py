@@ -35,6 +35,7 @@ class ArtifactInfo:
     source_sha256: str  # the checkpoint it was made from ("" unknown); a checkpoint's own hash
     fixed_batch: int | None = None  # the only batch it takes
     max_batch: int | None = None  # the largest batch it takes (an engine's profile)
+    min_batch: int | None = None  # the smallest batch it takes (an engine's profile)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,7 +122,7 @@ def _engine_info(file: Path, digest: str, size: int) -> ArtifactInfo:
     return ArtifactInfo(path=str(file), kind=ENGINE, sha256=digest, bytes=size, precision=sidecar.precision,
                         input_size=int(model.get("input_size") or (profile.get("opt") or [0, 0, 0, 0])[-1]),
                         source_sha256=str(model.get("source_sha256", "")),
-                        fixed_batch=low if low is not None and low == high else None, max_batch=high,
+                        fixed_batch=low if low is not None and low == high else None, max_batch=high, min_batch=low,
                         meta={"model": model, "tensorrt": sidecar.tensorrt_version, "gpu": sidecar.gpu_name,
                               "profile": profile, "onnx_sha256": sidecar.onnx_sha256})
 

@@ -127,7 +127,7 @@ def test_a_fixed_batch_refuses_other_batches_asked_for(loose):
     with pytest.raises(InputError, match="fixed batch of 2 and cannot run batch 8"):
         make_plan([str(fixed)], config=BenchConfig(batches=(8,), batches_given=True), backends=["ort-cpu"])
     plan = make_plan([str(fixed)], config=BenchConfig(batches=(1, 8, 32)), backends=["ort-cpu"])
-    assert plan.runs[0].batches == (2,) and "only batch 2" in plan.notes[0]
+    assert plan.runs[0].batches == (2,) and "takes a fixed batch of 2: timed at batch 2" in plan.notes[0]
 
 
 def test_the_baseline_is_found_beside_the_model_by_its_hash(pair):
@@ -166,3 +166,16 @@ def test_gpu_variants_expand_and_are_refused_where_nothing_takes_them(loose):
     assert _variants(BACKENDS["torch-cpu"], runner_parameters(BACKENDS["torch-cpu"]), Variants(fp16=True)) == [("", {})]
     with pytest.raises(InputError, match="--cuda-graphs applies to runners on a CUDA GPU"):
         make_plan([str(loose)], config=CONFIG, backends=["ort-cpu"], variants=Variants(cuda_graphs=True))
+
+
+def test_a_batch_range_keeps_the_batches_inside_it():
+    from alexnet_deploy.bench.plan import _batches
+    from alexnet_deploy.bench.targets import ArtifactInfo
+
+    engine = ArtifactInfo(path="m.engine", kind="engine", sha256="e", bytes=1, precision="fp16", input_size=224,
+                          source_sha256="", min_batch=1, max_batch=16)
+    notes: list[str] = []
+    assert _batches(engine, BenchConfig(batches=(1, 8, 32)), notes) == (1, 8)
+    assert notes == ["m.engine takes batches from 1 to 16: timed at batch 1, 8."]
+    with pytest.raises(InputError, match="takes batches from 1 to 16 and cannot run batch 32"):
+        _batches(engine, BenchConfig(batches=(32,), batches_given=True), [])
