@@ -14,13 +14,11 @@ latencies alike, so the interval is on the narrow side, and the threshold
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from alexnet_deploy.bench.results import BenchResult, BenchRow
+from alexnet_deploy.bench.results import BenchResult, BenchRow, row_names
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.errors import InputError
 
@@ -70,11 +68,7 @@ class CompareResult(Result):
 
 def row_keys(rows: list[BenchRow]) -> dict[str, BenchRow]:
     """Match keys: backend, precision, variant, batch; plus the model's name where one record repeats a key."""
-    def base(row: BenchRow) -> str:
-        return f"{row.backend} {row.precision}{' ' + row.variant if row.variant else ''} b{row.batch}"
-
-    repeats = Counter(base(r) for r in rows)
-    return {base(r) + (f" ({Path(r.artifact).name})" if repeats[base(r)] > 1 else ""): r for r in rows}
+    return dict(zip(row_names(rows), rows))
 
 
 def resampled_percentile(latencies, percentile: float, resamples: int, rng: np.random.Generator) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,12 @@ class BenchRow:
         """The row without its batch: one line in the plots over batch sizes."""
         variant = f" {self.variant}" if self.variant else ""
         return f"{self.backend} {self.precision}{variant} ({Path(self.artifact).name})"
+
+
+def row_names(rows: list[BenchRow]) -> list[str]:
+    """Each row's label, with the model's file name added where two rows would read the same."""
+    counts = Counter(r.label() for r in rows)
+    return [r.label() + (f" ({Path(r.artifact).name})" if counts[r.label()] > 1 else "") for r in rows]
 
 
 @dataclass

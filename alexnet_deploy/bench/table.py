@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from alexnet_deploy.bench.config import fmt_pct
-from alexnet_deploy.bench.results import BenchResult, BenchRow
+from alexnet_deploy.bench.results import BenchResult, BenchRow, row_names
+from alexnet_deploy.bench.stats import queries_needed
 
 RIGHT = {"batch", "best batch", "n", "CV", "images/s", "J/image", "speed-up"}
 
@@ -43,16 +44,42 @@ def offline_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
     return headers, cells
 
 
+def _listing(items: list[str]) -> str:
+    return ", ".join(items)
+
+
 def notes(result: BenchResult) -> list[str]:
-    """What a reader must know beside the numbers: tails, spread, energy, skipped backends."""
+    """What a reader must know beside the numbers: tails, spread, energy, skipped backends, one line each."""
     out = []
+    names = row_names(result.rows)
+    named = list(zip(names, result.rows))
     if result.config.get("scenario") == "single-stream":
-        for row in result.rows:
-            for bound in row.stats.tail_bounds:
-                if bound.percentile == 90:
-                    out.append(f"{row.label()} ({Path(row.artifact).name}): {bound.statement()}.")
-    for row in result.rows:
-        out.extend(row.warnings)
+        bounded, short = [], []
+        for name, row in named:
+            bound = next((b for b in row.stats.tail_bounds if b.percentile == 90), None)
+            if bound is not None and bound.bound_ms is not None:
+                bounded.append(f"{name} <= {bound.bound_ms:.3f} ms")
+            elif bound is not None:
+                short.append(f"{name} (n={bound.queries})")
+        if bounded or short:
+            line = f"p90 bounds (MLPerf early stopping over the n queries, at least {queries_needed(90)} needed; 99% "
+            line += f"confidence): true p90 of {_listing(bounded)}" if bounded else "confidence)"
+            line += f"{'; ' if bounded else ': '}too few queries to bound it in {_listing(short)}" if short else ""
+            out.append(line + ".")
+    for p in result.config.get("percentiles", ()):
+        if p <= 90:
+            continue
+        few = [name for name, row in named if row.stats.count < queries_needed(p)]
+        if few:
+            out.append(f"p{fmt_pct(p)} rests on fewer than the {queries_needed(p)} queries needed to bound it in "
+                       f"{'every row' if len(few) == len(named) else _listing(few)}: read it as indicative "
+                       f"(raise --min-iterations or --duration).")
+    cv_warn = result.config.get("cv_warn", 0.10)
+    spread = [f"{name} ({row.stats.cv:.0%})" for name, row in named if row.stats.cv > cv_warn]
+    if spread:
+        out.append(f"Latency spread (coefficient of variation) above {cv_warn:.0%} in {_listing(spread)}: other "
+                   f"load on the machine, CPU frequency scaling or thermal throttling are the usual causes; rerun "
+                   f"on an idle machine, fix the clocks, or lengthen --duration.")
     reasons = sorted({r.energy.reason for r in result.rows if not r.energy.measured})
     out.extend(f"Energy {reason}." for reason in reasons)
     out.extend(f"Skipped {line}." for line in result.skipped)

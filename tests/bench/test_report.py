@@ -46,11 +46,14 @@ def test_table_has_a_row_per_run_and_the_requested_percentiles(result):
 
 def test_notes_state_the_query_count_behind_p90_and_keep_install_lines(result):
     lines = notes(result)
-    assert not any("p90 backed by" in line for line in lines)  # offline: throughput is the figure
+    assert not any(line.startswith("p90 bounds") for line in lines)  # offline: throughput is the figure
     single = copy.deepcopy(result)
     single.config["scenario"] = "single-stream"
-    statements = [line for line in notes(single) if "p90 backed by" in line]
-    assert len(statements) == len(result.rows) and "(at least 64 needed)" in statements[0]
+    statement = next(line for line in notes(single) if line.startswith("p90 bounds"))
+    assert "at least 64 needed" in statement
+    for row in result.rows:  # every row bounded (70 queries each), named with its model where labels repeat
+        assert f"{row.label()} ({row.artifact.rsplit('/', 1)[-1]}) <= " in statement
+    assert any(line.startswith("p99.9 rests on fewer than the 6") and "every row" in line for line in lines)
     assert "Skipped ort-cuda: no GPU here (install: pip install 'alexnet-deploy[gpu]')." in lines
     assert any(line.startswith("Energy not measured here") for line in lines)
 
@@ -74,3 +77,24 @@ def test_report_writes_markdown_and_plots_that_open(result, tmp_path):
 
 def test_markdown_without_plots_has_no_plot_section(result):
     assert "## Plots" not in markdown(result)
+
+
+def test_spread_above_the_threshold_is_one_line_naming_the_rows():
+    from alexnet_deploy.bench.energy import EnergyRecord
+    from alexnet_deploy.bench.results import BenchResult, BenchRow
+    from alexnet_deploy.bench.stats import summarize
+
+    def row(latencies_ms, backend):
+        seconds = [ms / 1e3 for ms in latencies_ms]
+        return BenchRow(backend=backend, device="cpu", precision="fp32", batch=1, variant="", artifact="m.onnx",
+                        artifact_sha256="a", source_sha256="", threads=1, options={}, runner={}, latencies_s=seconds,
+                        stats=summarize(seconds), throughput=1.0, window_s=1.0, warmup_iterations=1,
+                        energy=EnergyRecord.not_measured("not measured here: test"))
+
+    steady, noisy = row([10.0] * 99 + [10.5], "ort-cpu"), row([10.0] * 90 + [30.0] * 10, "openvino")
+    result = BenchResult(created="now", command="bench", config={"scenario": "offline", "cv_warn": 0.1,
+                                                                 "percentiles": [50.0]},
+                         machine={}, artifacts=[], rows=[steady, noisy])
+    spread = [line for line in notes(result) if line.startswith("Latency spread")]
+    assert len(spread) == 1 and f"openvino fp32 b1 ({noisy.stats.cv:.0%})" in spread[0]
+    assert "ort-cpu" not in spread[0] and "other load on the machine" in spread[0]
