@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +33,11 @@ def write_images(folder: Path, count: int, *, seed: int = 0, size=(48, 40)) -> l
     return paths
 
 
-def tiny_model(path: Path, *, classes: int = 4, seed: int = 0) -> Path:
-    """Conv-ReLU-LRN-Pool-Conv-ReLU-Pool-Gemm-ReLU-Gemm on 3x32x32 with metadata, made with onnx.helper."""
+def tiny_model(path: Path, *, classes: int = 4, seed: int = 0, batch: int | str = "N") -> Path:
+    """Conv-ReLU-LRN-Pool-Conv-ReLU-Pool-Gemm-ReLU-Gemm on 3x32x32 with metadata, made with onnx.helper.
+
+    ``batch``: a symbolic batch dimension's name, or a fixed batch size.
+    """
     rng = np.random.default_rng(seed)
 
     def w(name, *shape):
@@ -58,8 +63,8 @@ def tiny_model(path: Path, *, classes: int = 4, seed: int = 0) -> Path:
     inits = [w("w1", 8, 3, 3, 3), b("b1", 8), w("w2", 8, 8, 3, 3), b("b2", 8), w("w3", 16, 512), b("b3", 16),
              w("w4", classes, 16), b("b4", classes)]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])], inits,
+        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])], inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = IR_VERSION
@@ -119,3 +124,21 @@ def he_init(model):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             torch.nn.init.zeros_(module.bias)
     return model
+
+
+@functools.cache
+def triton_schema():
+    """Triton's model_config_pb2 (ModelConfig, DataType, ...), from the schema the tritonclient package ships.
+
+    Loaded from its file: importing ``tritonclient.grpc`` needs grpcio, which the schema itself does not.
+    """
+    import pytest
+
+    spec = importlib.util.find_spec("tritonclient")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("needs tritonclient (the test extra: pip install -e '.[test]')")
+    schema = Path(list(spec.submodule_search_locations)[0]) / "grpc" / "model_config_pb2.py"
+    module_spec = importlib.util.spec_from_file_location("triton_model_config_pb2", schema)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
