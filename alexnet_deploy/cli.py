@@ -11,10 +11,11 @@ import click
 
 from alexnet_deploy import __version__
 from alexnet_deploy.commands import data as data_commands
+from alexnet_deploy.commands import engine as engine_commands
 from alexnet_deploy.commands import export as export_commands
 from alexnet_deploy.commands import quantize as quantize_commands
 from alexnet_deploy.commands import train as train_commands
-from alexnet_deploy.errors import DeployError
+from alexnet_deploy.errors import CheckFailed, DeployError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -25,12 +26,20 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+class FailedCheck(click.ClickException):
+    """A CheckFailed on its way out: 'Error: <check and numbers>' and exit code 1."""
+
+    exit_code = 1
+
+
 class DeployGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except DeployError as exc:
             raise UserError(str(exc)) from None
+        except CheckFailed as exc:
+            raise FailedCheck(str(exc)) from None
 
 
 @click.group(cls=DeployGroup, context_settings=CONTEXT_SETTINGS)
@@ -46,6 +55,10 @@ def env_command() -> None:
 
     for key, value in environment_report().items():
         click.echo(f"{key:15} {value}")
+    from alexnet_deploy.runtimes.registry import available
+
+    for name, backend in available().items():
+        click.echo(f"{'backend ' + name:19} {'available' if backend.ok else backend.reason}")
 
 
 @main.command("models")
@@ -78,8 +91,12 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
 @main.command("info")
 @click.argument("file", type=click.Path(path_type=str))
 def info_command(file: str) -> None:
-    """Print what a checkpoint (or exported ONNX model) holds."""
-    if file.lower().endswith(".onnx"):
+    """Print what a checkpoint, an exported ONNX model or an engine (from its sidecar) holds."""
+    if file.lower().endswith((".engine", ".plan", ".engine.json", ".plan.json")):
+        from alexnet_deploy.artifacts.engine_sidecar import describe_engine
+
+        summary = describe_engine(file)
+    elif file.lower().endswith(".onnx"):
         from alexnet_deploy.artifacts.onnx_meta import describe_onnx
 
         summary = describe_onnx(file)
@@ -115,6 +132,6 @@ def _info_lines(summary: dict, prefix: str = ""):
             yield name, value
 
 
-for _module in (data_commands, train_commands, export_commands, quantize_commands):
+for _module in (data_commands, train_commands, export_commands, quantize_commands, engine_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)
