@@ -76,7 +76,11 @@ def check_int8_layout(path: Path) -> None:
     from alexnet_deploy.artifacts.onnx_meta import load_onnx
     from alexnet_deploy.precision.qdq import qdq_problems
 
-    problems = qdq_problems(load_onnx(path))
+    model = load_onnx(path)
+    if not any(node.op_type == "DequantizeLinear" for node in model.graph.node):
+        raise InputError(f"{path} says it is INT8 but has no Q/DQ nodes, so TensorRT would build it in float; make "
+                         f"it with alexnet-deploy quantize or build-engine --int8 --calib.")
+    problems = qdq_problems(model)
     if problems:
         raise InputError(f"{path} is not in the TensorRT INT8 layout ({problems[0]}); make it with alexnet-deploy "
                          f"quantize or build-engine --int8 --calib.")
@@ -128,13 +132,15 @@ def build_engine_command(onnx_path: Path, fp16: bool, int8: bool, calib: str | N
     """Build a TensorRT engine (strongly typed; TensorRT 10 or 11) with a JSON sidecar beside it."""
     from rich.console import Console
 
-    from alexnet_deploy.artifacts.onnx_meta import read_meta
     from alexnet_deploy.engine.build import open_toolchain
-    from alexnet_deploy.engine.plan import BuildOptions, default_engine_path, parse_batch, parse_size
+    from alexnet_deploy.engine.plan import BuildOptions, default_engine_path, parse_batch, parse_size, profile_shapes
+    from alexnet_deploy.engine.source import read_source
 
     profile = parse_batch(batch) if batch is not None else None
     workspace_bytes = parse_size(workspace)
-    meta = read_meta(onnx_path)
+    given = read_source(onnx_path)  # fp16 and INT8 models made from it keep its input
+    meta = given.meta
+    profile_shapes(given.input_name, given.input_dims, batch=profile, input_size=meta.input_size)
     plan = plan_source(onnx_path, meta, fp16=fp16, int8=int8, calib=calib, data=data)
     options = BuildOptions(precision=plan.precision, batch=profile, workspace=workspace_bytes, opt_level=opt_level)
     out = out or default_engine_path(onnx_path, plan.precision)
@@ -145,19 +151,18 @@ def build_engine_command(onnx_path: Path, fp16: bool, int8: bool, calib: str | N
     make_source(plan, onnx_path, meta, calib=calib, data=data, console=console)
     if plan.precision == "int8":
         check_int8_layout(plan.build_from)
-    result = _build_with_progress(plan.build_from, out, options, toolchain, timing_cache, rebuild, console)
+    source = given if plan.build_from == onnx_path else read_source(plan.build_from)
+    result = _build_with_progress(source, out, options, toolchain, timing_cache, rebuild, console)
     _print_result(result)
     if json_out:
         result.write_json(json_out)
 
 
-def _build_with_progress(onnx: Path, out: Path, options, toolchain, timing_cache, rebuild, console):
+def _build_with_progress(source, out: Path, options, toolchain, timing_cache, rebuild, console):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from alexnet_deploy.engine.build import build_engine
-    from alexnet_deploy.engine.source import read_source
 
-    source = read_source(onnx)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -170,7 +175,7 @@ def _build_with_progress(onnx: Path, out: Path, options, toolchain, timing_cache
                 if event == "finish":
                     bar.remove_task(tasks.pop(phase))
 
-        return build_engine(source, out, options=options, toolchain=toolchain, timing_cache=timing_cache,
+        return build_engine(source, out, options=options, toolchain=toolchain, timing_cache_file=timing_cache,
                             rebuild=rebuild, progress=report)
 
 

@@ -42,6 +42,7 @@ from alexnet_deploy.runtimes.trt_env import (
     GpuIdentity,
     gpu_identity,
     import_tensorrt,
+    last_error,
     make_logger,
     new_builder,
     new_runtime,
@@ -88,7 +89,7 @@ class EngineBuild(Result):
 
 
 def build_engine(source: OnnxSource, out: str | os.PathLike, *, options: BuildOptions, toolchain: Toolchain,
-                 timing_cache: str | os.PathLike | None = None, rebuild: bool = False,
+                 timing_cache_file: str | os.PathLike | None = None, rebuild: bool = False,
                  progress: ProgressReport | None = None) -> EngineBuild:
     """Build (or reuse) the engine for ``source`` at ``out`` with ``options``; see the module docstring.
 
@@ -104,14 +105,14 @@ def build_engine(source: OnnxSource, out: str | os.PathLike, *, options: BuildOp
     parts = KeyParts(onnx_sha256=source.digest, tensorrt_version=trt.__version__, gpu_name=gpu.name,
                      compute_capability=gpu.compute_capability, options=options.to_dict())
     key = cache_key(parts)
-    cache_file = str(timing_cache) if timing_cache else ""
+    cache_file = str(timing_cache_file) if timing_cache_file else ""
     hit = None if rebuild else reusable_engine(out, key)
     if hit is not None:
         return EngineBuild(out=str(out), cache_hit=True, sidecar=hit, timing_cache=cache_file)
     previous = _previous_parts(out)
     start = time.perf_counter()
     plan = serialize_network(toolchain, source.path, builder_settings(trt, options), shapes,
-                             timing_cache=timing_cache, progress=progress)
+                             timing_cache_file=timing_cache_file, progress=progress)
     summary = summarize_layers(inspect_plan(toolchain, plan))
     seconds = time.perf_counter() - start
     if options.precision == "int8" and int8_failure(summary):
@@ -144,7 +145,7 @@ def apply_settings(config: Any, settings: BuilderSettings) -> None:
 
 
 def serialize_network(toolchain: Toolchain, onnx_path: Path, settings: BuilderSettings, shapes: ProfileShapes, *,
-                      timing_cache: str | os.PathLike | None = None,
+                      timing_cache_file: str | os.PathLike | None = None,
                       progress: ProgressReport | None = None) -> bytes:
     """Parse ``onnx_path`` into a strongly typed network and build its serialized engine (the plan)."""
     trt, logger = toolchain.trt, toolchain.logger
@@ -161,14 +162,14 @@ def serialize_network(toolchain: Toolchain, onnx_path: Path, settings: BuilderSe
     monitor = progress_monitor(trt, progress) if progress else None
     if monitor is not None:
         config.progress_monitor = monitor
-    if timing_cache:
-        attach_timing_cache(config, timing_cache)
+    if timing_cache_file:
+        attach_timing_cache(config, timing_cache_file)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BackendError(f"TensorRT {trt.__version__} could not build an engine from {onnx_path}: "
-                           f"{logger.last_error('it gave no reason')}.")
-    if timing_cache:
-        save_timing_cache(config, timing_cache)
+                           f"{last_error(logger, 'it gave no reason')}.")
+    if timing_cache_file:
+        save_timing_cache(config, timing_cache_file)
     return bytes(memoryview(serialized))
 
 
@@ -179,7 +180,7 @@ def parse_failure(trt: ModuleType, parser: Any, onnx_path: Path, logger: Any) ->
         parser_error = parser.get_error(index)
         node = parser_error.node_name() or f"node {parser_error.node()}"
         problems.append(f"{node} ({parser_error.node_operator()}): {parser_error.desc()}")
-    said = "; ".join(problems) or logger.last_error("no reason given")
+    said = "; ".join(problems) or last_error(logger, "no reason given")
     return (f"TensorRT {trt.__version__} cannot parse {onnx_path}: {said}; build from a model written by "
             f"alexnet-deploy export, convert or quantize.")
 
@@ -191,7 +192,7 @@ def inspect_plan(toolchain: Toolchain, plan: bytes) -> str:
     engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
         raise BackendError(f"TensorRT {trt.__version__} cannot load the engine it just built: "
-                           f"{toolchain.logger.last_error('it gave no reason')}.")
+                           f"{last_error(toolchain.logger, 'it gave no reason')}.")
     inspector = engine.create_engine_inspector()
     return inspector.get_engine_information(trt.LayerInformationFormat.JSON)
 

@@ -25,7 +25,14 @@ import numpy as np
 from alexnet_deploy.artifacts.engine_sidecar import engine_problem, read_sidecar, runtime_problem, sidecar_path
 from alexnet_deploy.errors import BackendError, InputError
 from alexnet_deploy.runtimes.base import Runner, Timing
-from alexnet_deploy.runtimes.trt_env import dtype_name, gpu_identity, import_tensorrt, make_logger, new_runtime
+from alexnet_deploy.runtimes.trt_env import (
+    dtype_name,
+    gpu_identity,
+    import_tensorrt,
+    last_error,
+    make_logger,
+    new_runtime,
+)
 
 
 @dataclass
@@ -104,7 +111,7 @@ class TrtRunner(Runner):
         engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
         if engine is None:
             raise BackendError(f"TensorRT {trt.__version__} cannot load {path}: "
-                               f"{self.logger.last_error('it gave no reason')}; rebuild it with build-engine.")
+                               f"{last_error(self.logger, 'it gave no reason')}; rebuild it with build-engine.")
         context = engine.create_execution_context()
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         modes = {name: engine.get_tensor_mode(name).name for name in names}
@@ -153,7 +160,7 @@ class TrtRunner(Runner):
 
     def _execute(self) -> None:
         if not self.context.execute_async_v3(self.stream.cuda_stream):
-            raise BackendError(f"TensorRT failed to run {self.artifact}: {self.logger.last_error('no reason given')}.")
+            raise BackendError(f"TensorRT failed to run {self.artifact}: {last_error(self.logger, 'no reason given')}.")
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         bound = self._prepare(feeds)

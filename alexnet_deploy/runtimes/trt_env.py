@@ -133,17 +133,20 @@ def make_logger(trt: ModuleType) -> Any:
             elif level == "WARNING":
                 self.warnings.append(str(msg))
 
-        def last_error(self, default: str = "") -> str:
-            return self.errors[-1] if self.errors else default
-
     return KeptLogger()
+
+
+def last_error(logger: Any, default: str = "") -> str:
+    """The last error TensorRT logged through ``make_logger``'s logger, else ``default``."""
+    errors = getattr(logger, "errors", None)
+    return errors[-1] if errors else default
 
 
 def no_gpu_error(trt: ModuleType, logger: Any, exc: TypeError, *, needs: str) -> BackendError:
     """The BackendError for TensorRT's null factory (no usable GPU); any other TypeError is a bug."""
     if NULL_FACTORY not in str(exc):
         raise exc
-    said = logger.last_error() if hasattr(logger, "last_error") else ""
+    said = last_error(logger)
     detail = f" (TensorRT says: {said})" if said else ""
     return BackendError(f"TensorRT {trt.__version__} is installed but found no usable NVIDIA GPU here{detail}; "
                         f"{needs} on the machine with the GPU, its driver and CUDA.")
