@@ -142,7 +142,7 @@ def describe_engine(path: str | os.PathLike) -> dict[str, Any]:
     out: dict[str, Any] = {"engine": str(engine), "engine_present": engine.is_file()}
     if engine.is_file():
         out["engine_matches_sidecar"] = engine_problem(engine, sidecar) or "yes"
-    out.update(raw)
+    out.update({k: v for k, v in raw.items() if v not in ("", None, {}, [])})  # unset fields say nothing
     out["layers"] = f"{len(layers)} engine layers (name, type, precision in the sidecar)"
     for name in ("arch", "input_size", "resize", "mean", "std", "source_sha256"):
         if name in model:

@@ -66,7 +66,7 @@ class Toolchain:
 
 def open_toolchain() -> Toolchain:
     """TensorRT and the GPU, or a DeployError saying which is missing (checked before any work)."""
-    trt = import_tensorrt(purpose="TensorRT engines")
+    trt = import_tensorrt(purpose="building engines")
     logger = make_logger(trt)
     gpu = gpu_identity()
     if gpu is None:

@@ -83,14 +83,14 @@ def this_machine_install_line() -> str:
     return install_line(cuda_major(), jetson=is_jetson())
 
 
-def import_tensorrt(*, purpose: str = "TensorRT engines") -> ModuleType:
+def import_tensorrt(*, purpose: str = "running TensorRT engines") -> ModuleType:
     """The ``tensorrt`` module, or a MissingDependencyError with the install line for this machine."""
     try:
         return importlib.import_module("tensorrt")
     except ModuleNotFoundError as exc:
         if exc.name not in ("tensorrt", "tensorrt_bindings"):
             raise
-        raise MissingDependencyError(f"tensorrt is not installed; {purpose} need it: "
+        raise MissingDependencyError(f"tensorrt is not installed and {purpose} needs it: "
                                      f"{this_machine_install_line()}.") from None
     except (ImportError, OSError) as exc:
         # The bindings are there but libnvinfer & co. are not (or are a different major version).
