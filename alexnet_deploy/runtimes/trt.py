@@ -16,7 +16,6 @@ of every iteration with CUDA events.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 from alexnet_deploy.artifacts.engine_sidecar import engine_problem, read_sidecar, runtime_problem, sidecar_path
 from alexnet_deploy.errors import BackendError, InputError
 from alexnet_deploy.runtimes.base import Runner, Timing
+from alexnet_deploy.runtimes.cuda_io import DeviceBuffers
 from alexnet_deploy.runtimes.trt_env import (
     dtype_name,
     gpu_identity,
@@ -33,17 +33,6 @@ from alexnet_deploy.runtimes.trt_env import (
     make_logger,
     new_runtime,
 )
-
-
-@dataclass
-class _Bound:
-    """Device and pinned host buffers for one input shape."""
-
-    shape: tuple[int, ...]
-    device_in: Any
-    host_in: Any
-    device_out: dict[str, Any]
-    host_out: dict[str, Any]
 
 
 def refuse_reason(path: Path, sidecar, *, tensorrt_version: str, trust_engine: bool) -> str:
@@ -93,7 +82,7 @@ class TrtRunner(Runner):
         self.device, self.gpu_name = f"cuda:{device}", gpu.name if gpu else "unknown"
         self._load(path)
         self.precision = self.sidecar.precision if self.sidecar else "unknown"
-        self._bound: dict[tuple[int, ...], _Bound] = {}
+        self._bound: dict[tuple[int, ...], DeviceBuffers] = {}
         self._current: tuple[int, ...] | None = None
 
     def _cuda_torch(self, device: int):
@@ -127,70 +116,45 @@ class TrtRunner(Runner):
         declared = tuple(engine.get_tensor_shape(self.input_name))
         self.fixed_batch = declared[0] if declared[0] > 0 else None
 
-    def _bind(self, shape: tuple[int, ...]) -> _Bound:
+    def _bind(self, shape: tuple[int, ...]) -> DeviceBuffers:
         """Buffers for ``shape``, with TensorRT's input shape and tensor addresses pointing at them."""
-        torch, context = self._torch, self.context
-        bound = self._bound.get(shape)
-        if bound is None:
+        context = self.context
+        buffers = self._bound.get(shape)
+        if buffers is None:
             context.set_input_shape(self.input_name, shape)
-            out_shapes = {n: tuple(context.get_tensor_shape(n)) for n in self.output_names}
-            device_in = torch.empty(shape, dtype=self.dtypes[self.input_name], device=self._device)
-            device_out = {n: torch.empty(s, dtype=self.dtypes[n], device=self._device) for n, s in out_shapes.items()}
-            bound = _Bound(shape, device_in, torch.empty(shape, dtype=device_in.dtype).pin_memory(), device_out,
-                           {n: torch.empty(t.shape, dtype=t.dtype).pin_memory() for n, t in device_out.items()})
-            self._bound[shape] = bound
+            outputs = {n: (tuple(context.get_tensor_shape(n)), self.dtypes[n]) for n in self.output_names}
+            buffers = DeviceBuffers(self._torch, self._device, self.stream, input_shape=shape,
+                                    input_dtype=self.dtypes[self.input_name], outputs=outputs)
+            self._bound[shape] = buffers
         if self._current != shape:
             context.set_input_shape(self.input_name, shape)
-            context.set_tensor_address(self.input_name, bound.device_in.data_ptr())
-            for name, tensor in bound.device_out.items():
+            context.set_tensor_address(self.input_name, buffers.device_in.data_ptr())
+            for name, tensor in buffers.device_out.items():
                 context.set_tensor_address(name, tensor.data_ptr())
             self._current = shape
-        return bound
+        return buffers
 
-    def _prepare(self, feeds: dict[str, np.ndarray]) -> _Bound:
+    def _prepare(self, feeds: dict[str, np.ndarray]) -> DeviceBuffers:
         x = feeds[self.input_name]
         batch = x.shape[0]
         self.check_batch(batch)
         if batch < self.min_batch:
             raise BackendError(f"{self.artifact} takes batches of at least {self.min_batch}, not {batch}; rebuild it "
                                f"with a smaller --batch minimum.")
-        bound = self._bind(tuple(int(d) for d in x.shape))
-        bound.host_in.copy_(self._torch.from_numpy(np.ascontiguousarray(x)))
-        return bound
+        buffers = self._bind(tuple(int(d) for d in x.shape))
+        buffers.load(x)
+        return buffers
 
-    def _execute(self) -> None:
+    def _launch(self) -> None:
         if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise BackendError(f"TensorRT failed to run {self.artifact}: {last_error(self.logger, 'no reason given')}.")
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        bound = self._prepare(feeds)
-        with self._torch.cuda.stream(self.stream):
-            bound.device_in.copy_(bound.host_in, non_blocking=True)
-            self._execute()
-            for name, tensor in bound.device_out.items():
-                bound.host_out[name].copy_(tensor, non_blocking=True)
-        self.stream.synchronize()
-        return {name: tensor.numpy().copy() for name, tensor in bound.host_out.items()}
+        return self._prepare(feeds).run(self._launch)
 
     def timed(self, feeds: dict[str, np.ndarray], iterations: int) -> Timing:
         """CUDA events around the copy in, the engine and the copy out of each iteration, on the runner's stream."""
-        torch = self._torch
-        bound = self._prepare(feeds)
-        events = [[torch.cuda.Event(enable_timing=True) for _ in range(4)] for _ in range(iterations)]
-        self.stream.synchronize()
-        with torch.cuda.stream(self.stream):
-            for marks in events:
-                marks[0].record(self.stream)
-                bound.device_in.copy_(bound.host_in, non_blocking=True)
-                marks[1].record(self.stream)
-                self._execute()
-                marks[2].record(self.stream)
-                for name, tensor in bound.device_out.items():
-                    bound.host_out[name].copy_(tensor, non_blocking=True)
-                marks[3].record(self.stream)
-        self.stream.synchronize()
-        ms = np.array([[m[i].elapsed_time(m[i + 1]) for i in range(3)] for m in events]) / 1e3
-        return Timing(total=tuple(ms.sum(axis=1)), h2d=tuple(ms[:, 0]), compute=tuple(ms[:, 1]), d2h=tuple(ms[:, 2]))
+        return self._prepare(feeds).timed(self._launch, iterations)
 
     def describe(self) -> dict[str, str]:
         info = {**super().describe(), "tensorrt": self.trt.__version__, "gpu": self.gpu_name,
