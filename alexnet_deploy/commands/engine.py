@@ -109,8 +109,10 @@ def make_source(plan: SourcePlan, fp32: Path, meta, *, calib: str | None, data: 
 @click.command("build-engine")
 @click.option("--onnx", "onnx_path", required=True, type=click.Path(path_type=Path),
               help="The ONNX model made by alexnet-deploy export (fp32), convert (fp16) or quantize (INT8).")
-@click.option("--fp16/--no-fp16", default=False, help="Build from <stem>.fp16.onnx (made from the fp32 model when missing).")
-@click.option("--int8/--no-int8", default=False, help="Build from the INT8 Q/DQ model <stem>.int8.onnx (or quantize with --calib).")
+@click.option("--fp16/--no-fp16", default=False,
+              help="Build from <stem>.fp16.onnx (made from the fp32 model when missing).")
+@click.option("--int8/--no-int8", default=False,
+              help="Build from the INT8 Q/DQ model <stem>.int8.onnx (or quantize with --calib).")
 @click.option("--calib", type=click.Path(path_type=str), default=None,
               help="With --int8: calibration images to quantize the fp32 model with (real images only).")
 @click.option("--data", type=click.Path(path_type=str), default=None,

@@ -53,7 +53,8 @@ def test_tensor_type_words():
     cases = {
         "Row major linear FP32": "FP32", "Channel major FP16 format where channel % 8 == 0": "FP16",
         "Thirty-two wide channel vectorized row major Int8 format": "INT8", "Row major linear BFloat16 format": "BF16",
-        "Row major linear UInt8 format": "UINT8", "Row major linear Int32": "INT32", "Row major linear FP8 format": "FP8",
+        "Row major linear UInt8 format": "UINT8", "Row major linear Int32": "INT32",
+        "Row major linear FP8 format": "FP8",
         "Unknown format": UNKNOWN,
     }
     for text, precision in cases.items():

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from alexnet_deploy.engine.plan import BatchProfile, BuildOptions, default_engine_path, parse_batch, parse_size, profile_shapes
+from alexnet_deploy.engine.plan import (
+    BatchProfile,
+    BuildOptions,
+    default_engine_path,
+    parse_batch,
+    parse_size,
+    profile_shapes,
+)
 from alexnet_deploy.errors import InputError
 
 

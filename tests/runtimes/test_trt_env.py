@@ -27,7 +27,7 @@ def test_install_line_follows_the_cuda_major():
 
 
 def test_missing_tensorrt_is_one_sentence_with_the_install_line():
-    with pytest.raises(MissingDependencyError, match=r"tensorrt is not installed and the trt backend needs it: pip install"):
+    with pytest.raises(MissingDependencyError, match="tensorrt is not installed and the trt backend needs it: pip"):
         import_tensorrt(purpose="the trt backend")
     assert tensorrt_problem().startswith("tensorrt is not installed (pip install tensorrt-cu1")
 

@@ -100,7 +100,8 @@ def problems_in(path: Path) -> list[str]:
     where = lambda node: f"{path.relative_to(REPO)}:{node.lineno}"  # noqa: E731
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and (chain := trt_chain(node)) and not isinstance(parents.get(node), ast.Attribute):
+        outermost = not isinstance(parents.get(node), ast.Attribute)
+        if isinstance(node, ast.Attribute) and (chain := trt_chain(node)) and outermost:
             found += _check_chain(node, chain, parents.get(node), where)
         elif isinstance(node, ast.Attribute) and (cls := holder_class(node.value)) is not None:
             found += _check_member(node, cls, parents.get(node), where)
