@@ -1,8 +1,9 @@
-"""The ``alexnet-deploy`` command line: a thin click group.
+"""The ``alexnet-deploy`` command line: a thin click group over ``commands/``.
 
-Heavy modules (torch, onnx, onnxruntime) are imported inside the commands so
-``--help`` stays fast. A DeployError becomes one sentence on stderr and exit
-code 2; any other exception is a bug and keeps its traceback.
+Heavy modules (torch, onnx, onnxruntime, rich) are imported inside the commands
+so ``--help`` stays fast. A DeployError becomes one sentence on stderr and exit
+code 2; a CheckFailed names the failed check with exit code 1; any other
+exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from alexnet_deploy import __version__
 from alexnet_deploy.commands import data as data_commands
 from alexnet_deploy.commands import engine as engine_commands
 from alexnet_deploy.commands import export as export_commands
+from alexnet_deploy.commands import inspect as inspect_commands
 from alexnet_deploy.commands import quantize as quantize_commands
 from alexnet_deploy.commands import train as train_commands
 from alexnet_deploy.errors import CheckFailed, DeployError
@@ -27,9 +29,12 @@ class UserError(click.ClickException):
 
 
 class FailedCheck(click.ClickException):
-    """A CheckFailed on its way out: 'Error: <check and numbers>' and exit code 1."""
+    """A CheckFailed on its way out: 'Check failed: <check and numbers>' and exit code 1."""
 
     exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"Check failed: {self.format_message()}", err=True, file=file)
 
 
 class DeployGroup(click.Group):
@@ -48,90 +53,7 @@ def main() -> None:
     """Take AlexNet from PyTorch to production inference, and prove the result."""
 
 
-@main.command("env")
-def env_command() -> None:
-    """Print Python, torch, ONNX, onnxruntime, TensorRT and GPU versions."""
-    from alexnet_deploy.core.environment import environment_report
-
-    for key, value in environment_report().items():
-        click.echo(f"{key:15} {value}")
-    from alexnet_deploy.runtimes.registry import available
-
-    for name, backend in available().items():
-        click.echo(f"{'backend ' + name:19} {'available' if backend.ok else backend.reason}")
-
-
-@main.command("models")
-@click.option("--arch", "archs", multiple=True, help="Only these archs (repeatable); default all.")
-@click.option("--num-classes", default=1000, show_default=True, type=click.IntRange(min=1))
-def models_command(archs: tuple[str, ...], num_classes: int) -> None:
-    """Build each arch, run a forward pass and print its layer table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from alexnet_deploy.model.zoo import ARCHS, build, count_parameters, get_spec
-    from alexnet_deploy.model.summary import layer_table
-
-    console = Console()
-    for name in archs or tuple(ARCHS):
-        spec = get_spec(name)
-        model = build(name, num_classes=num_classes)
-        rows = layer_table(model, spec.input_size)
-        table = Table(title=f"{name}: {spec.description} (input 3x{spec.input_size}x{spec.input_size})")
-        for column in ("layer", "type", "output", "params", "MACs"):
-            table.add_column(column, justify="right" if column in ("params", "MACs") else "left")
-        for row in rows:
-            shape = "x".join(str(d) for d in row.output_shape[1:])
-            table.add_row(row.name, row.kind, shape, f"{row.parameters:,}", f"{row.macs:,}")
-        total_macs = sum(r.macs for r in rows)
-        table.add_row("total", "", "", f"{count_parameters(model):,}", f"{total_macs:,}", style="bold")
-        console.print(table)
-
-
-@main.command("info")
-@click.argument("file", type=click.Path(path_type=str))
-def info_command(file: str) -> None:
-    """Print what a checkpoint, an exported ONNX model or an engine (from its sidecar) holds."""
-    if file.lower().endswith((".engine", ".plan", ".engine.json", ".plan.json")):
-        from alexnet_deploy.artifacts.engine_sidecar import describe_engine
-
-        summary = describe_engine(file)
-    elif file.lower().endswith(".onnx"):
-        from alexnet_deploy.artifacts.onnx_meta import describe_onnx
-
-        summary = describe_onnx(file)
-    else:
-        from alexnet_deploy.artifacts.checkpoint import load_checkpoint
-
-        summary = load_checkpoint(file).summary()
-    names = summary.pop("class_names")
-    for key, value in _info_lines(summary):
-        click.echo(f"{key:24} {value}")
-    shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
-    click.echo(f"{'class_names':24} {shown}")
-
-
-def _info_lines(summary: dict, prefix: str = ""):
-    """(key, text) pairs: nested dicts flattened as ``a.b``, long per-epoch lists summarised."""
-    import json
-
-    for key, value in summary.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and key in ("training", "recipe", "pca"):
-            if key == "recipe" and "name" in value:
-                yield name, f"{value['name']} " + json.dumps({k: v for k, v in value.items() if k != "name"})
-            elif key == "pca":
-                yield name, f"sigma {value.get('sigma')}, eigenvalues {json.dumps(value.get('eigvals'))}"
-            else:
-                yield from _info_lines(value, prefix=f"{name}.")
-        elif key == "history" and isinstance(value, list):
-            yield name, f"{len(value)} epochs (per-epoch loss, accuracy and speed)"
-        elif isinstance(value, (dict, list)):
-            yield name, json.dumps(value)
-        else:
-            yield name, value
-
-
-for _module in (data_commands, train_commands, export_commands, quantize_commands, engine_commands):
+for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands,
+                engine_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

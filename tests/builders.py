@@ -1,4 +1,4 @@
-"""Shared test builders: small real artifacts the tests make themselves."""
+"""Builders the tests share: real image files, real ONNX models and dataset trees, made small."""
 
 from __future__ import annotations
 
@@ -8,9 +8,122 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
 
 from alexnet_deploy.artifacts.engine_sidecar import EngineSidecar, write_sidecar
 from alexnet_deploy.artifacts.onnx_meta import IR_VERSION, ModelMeta, write_meta
+
+SIZE = 32
+PRE = {"input_size": SIZE, "resize": 36, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+
+
+def write_images(folder: Path, count: int, *, seed: int = 0, size=(48, 40)) -> list[Path]:
+    """Real PNG files: smooth colour fields with a bright rectangle."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        h, w = size[1], size[0]
+        img = (rng.uniform(0, 255, (1, 1, 3)) * np.linspace(0.2, 1, w)[None, :, None]).repeat(h, 0)
+        y, x = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        img[y : y + h // 3, x : x + w // 3] = rng.uniform(0, 255, 3)
+        path = folder / f"img_{i:03d}.png"
+        Image.fromarray(img.astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def tiny_model(path: Path, *, classes: int = 4, seed: int = 0) -> Path:
+    """Conv-ReLU-LRN-Pool-Conv-ReLU-Pool-Gemm-ReLU-Gemm on 3x32x32 with metadata, made with onnx.helper."""
+    rng = np.random.default_rng(seed)
+
+    def w(name, *shape):
+        fan_in = int(np.prod(shape[1:]))
+        return numpy_helper.from_array(rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32), name)
+
+    def b(name, n):
+        return numpy_helper.from_array(rng.normal(0, 0.1, n).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("LRN", ["r1"], ["n1"], name="lrn1", size=3, alpha=5e-4, beta=0.75, bias=2.0),
+        helper.make_node("MaxPool", ["n1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("MaxPool", ["r2"], ["p2"], name="pool2", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p2"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["g1"], name="fc1", transB=1),
+        helper.make_node("Relu", ["g1"], ["r3"], name="relu3"),
+        helper.make_node("Gemm", ["r3", "w4", "b4"], ["logits"], name="fc2", transB=1),
+    ]
+    inits = [w("w1", 8, 3, 3, 3), b("b1", 8), w("w2", 8, 8, 3, 3), b("b2", 8), w("w3", 16, 512), b("b3", 16),
+             w("w4", classes, 16), b("b4", classes)]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])], inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    write_meta(model, ModelMeta(arch="tiny", class_names=tuple(f"c{i}" for i in range(classes)), **PRE))
+    onnx.save(model, str(path))
+    return path
+
+
+COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220), (200, 200, 40)]
+
+
+def make_tree(root: Path, *, classes: int = 3, train: int = 6, val: int = 2, size: int = 80, seed: int = 0) -> Path:
+    """root/{train,val}/c<k>/<i>.png: class-coloured noise images."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            folder = root / split / f"c{c}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                base = np.array(COLOURS[c % len(COLOURS)], dtype=np.int16) // 2
+                pixels = (rng.integers(0, 100, (size, size, 3)) + base).clip(0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+def make_split(root: Path, *, classes: int, per_class: int = 2, size: int = 80, prefix: str = "k") -> Path:
+    """root/<prefix><k>/<i>.png: noise images of several sizes, one folder per class."""
+    rng = np.random.default_rng(1)
+    for c in range(classes):
+        folder = root / f"{prefix}{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (size, size + 6 * i, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+def write_scenes(folder: Path, count: int, *, first: int = 0, seed: int = 7) -> list[Path]:
+    """``count`` PNG scenes of the built-in dataset (varied shapes and colours), named 00.png, 01.png, ..."""
+    from alexnet_deploy.data import synth
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(first, first + count):
+        path = folder / f"{i:02d}.png"
+        synth.save_png(synth.render_image(seed, "calib", i % len(synth.CLASS_NAMES), i, size=128), path)
+        paths.append(path)
+    return paths
+
+
+def he_init(model):
+    """He init with zero biases instead of the paper's N(0, 0.01): logits that differ between images."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(module.bias)
+    return model
+
+
+# ---- engines: an exported model's shape at 3x16x16, and engines with their sidecars ----
 
 TINY_SIZE = 16
 TINY_CLASSES = ("a", "b", "c")

@@ -21,7 +21,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from alexnet_deploy.errors import ExportError, InputError
+from alexnet_deploy.errors import InputError
 
 PREFIX = "alexnet_deploy."
 META_FORMAT_VERSION = 1
@@ -237,31 +237,6 @@ def load_onnx(path: str | os.PathLike, *, load_weights: bool = True):
         except Exception as exc:
             raise InputError(f"The external data of {model_path} cannot be read ({exc}); re-export the model.") from None
     return proto
-
-
-def ort_session(model: str | os.PathLike | bytes, *, providers: tuple[str, ...] = ("CPUExecutionProvider",),
-                optimize: bool = True):
-    """A quiet onnxruntime InferenceSession (ORT warnings are not shown) on a file or serialized model.
-
-    A file is input: its external data is vetted and a load failure is an
-    ExportError. Bytes are a model this tool built in memory, so a load failure
-    there is a bug and keeps its traceback. ``optimize=False`` turns graph
-    fusions off, so that every intermediate tensor can be observed.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if not optimize:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    if isinstance(model, bytes):
-        return ort.InferenceSession(model, sess_options=options, providers=list(providers))
-    model_path = Path(model)
-    check_external_data_paths(model_path)
-    try:
-        return ort.InferenceSession(str(model_path), sess_options=options, providers=list(providers))
-    except Exception as exc:  # ORT raises its own Fail/InvalidGraph classes
-        raise ExportError(f"onnxruntime cannot load {model_path}: {str(exc).strip().splitlines()[0]}") from None
 
 
 def describe_onnx(path: str | os.PathLike) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import time
 
 import click
 
+from alexnet_deploy.commands.common import finish, json_option
+
 # Spelled out here so `--help` does not import numpy; a test keeps it equal to synth.CLASS_NAMES.
 CLASS_LIST = "circle, square, triangle, star, cross, ring, stripes, checker, crescent, dots, hexagon, arrow"
 
@@ -57,10 +59,10 @@ def synth_command(
 
 @data_group.command("check")
 @click.argument("root", type=click.Path(path_type=str))
-def check_command(root: str) -> None:
+@json_option
+def check_command(root: str, json_out: str | None) -> None:
     """Read every image of an ImageFolder tree (ROOT/<class>/<images>) and report unreadable ones."""
     from alexnet_deploy.data.images import check_image_folder
-    from alexnet_deploy.errors import DataError
 
     report = check_image_folder(root)
     for name, count in zip(report.classes, report.counts):
@@ -68,11 +70,7 @@ def check_command(root: str) -> None:
     click.echo(f"{len(report.classes)} classes, {sum(report.counts)} images, {len(report.unreadable)} unreadable.")
     for path in report.unreadable:
         click.echo(f"unreadable: {path}", err=True)
-    if not report:
-        raise DataError(
-            f"{len(report.unreadable)} of {sum(report.counts)} images in {root} cannot be read; "
-            "remove or replace them, or train with corrupt images skipped."
-        )
+    finish(report, json_out)
 
 
 COMMANDS: list = [data_group]

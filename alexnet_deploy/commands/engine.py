@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from alexnet_deploy.errors import InputError
+from alexnet_deploy.commands.common import finish, json_option
+from alexnet_deploy.errors import CheckFailed, InputError
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class SourcePlan:
 
 
 def sibling(fp32: Path, precision: str) -> Path:
-    """``models/alexnet.onnx`` -> ``models/alexnet.<precision>.onnx``."""
+    """``models/alexnet.onnx`` -> ``models/alexnet.<precision>.onnx`` (``precision.fp16.fp16_path``'s rule)."""
     return fp32.with_name(f"{fp32.name.removesuffix('.onnx')}.{precision}.onnx")
 
 
@@ -89,18 +90,22 @@ def check_int8_layout(path: Path) -> None:
 def make_source(plan: SourcePlan, fp32: Path, meta, *, calib: str | None, data: str | None, console) -> None:
     """Write the fp16 or INT8 model the plan needs, from the fp32 one."""
     if plan.make == "fp16":
-        from alexnet_deploy.export.parity import parity_batch
+        from alexnet_deploy.data.samples import image_batch
         from alexnet_deploy.precision.fp16 import convert_fp16
 
         with console.status(f"Converting {fp32} to fp16 (LRN stays fp32)..."):
-            images, source = parity_batch(meta, data_dir=data, count=64 if data else 16)
+            images, source = image_batch(meta, data_dir=data, count=64 if data else 16)
             result = convert_fp16(fp32, plan.build_from, calib_images=images, image_source=source)
+        if not result:  # nothing was written: the fp16 model disagreed with the fp32 one
+            raise CheckFailed(f"no engine built: {'; '.join(result.failures())}")
         console.print(f"Wrote {result.out} (fp16; fp16 vs fp32: {result.parity.describe()})", highlight=False)
     elif plan.make == "int8":
         from alexnet_deploy.precision.quantize import build_int8
 
         with console.status(f"Calibrating on {calib} and quantizing {fp32} to INT8..."):
             result = build_int8(fp32, calib, plan.build_from)
+        if not result:
+            raise CheckFailed(f"no engine built: {'; '.join(result.failures())}")
         how = "cached ranges" if result.cache_hit else f"{result.num_images} images"
         console.print(f"Wrote {result.out} (INT8 from {how}, {len(result.quantized_nodes)} layers quantized)",
                       highlight=False)
@@ -127,7 +132,7 @@ def make_source(plan: SourcePlan, fp32: Path, meta, *, calib: str | None, data: 
               help="Engine file [default: <model folder>/<stem>.<precision>.engine]; the sidecar is <out>.json.")
 @click.option("--rebuild/--no-rebuild", default=False, show_default=True,
               help="Build even when --out holds an engine with the same cache key.")
-@click.option("--json", "json_out", type=click.Path(path_type=str), default=None, help="Also write the result as JSON.")
+@json_option
 def build_engine_command(onnx_path: Path, fp16: bool, int8: bool, calib: str | None, data: str | None,
                          batch: str | None, workspace: str, opt_level: int, timing_cache: Path | None,
                          out: Path | None, rebuild: bool, json_out: str | None) -> None:
@@ -156,8 +161,7 @@ def build_engine_command(onnx_path: Path, fp16: bool, int8: bool, calib: str | N
     source = given if plan.build_from == onnx_path else read_source(plan.build_from)
     result = _build_with_progress(source, out, options, toolchain, timing_cache, rebuild, console)
     _print_result(result)
-    if json_out:
-        result.write_json(json_out)
+    finish(result, json_out)
 
 
 def _build_with_progress(source, out: Path, options, toolchain, timing_cache, rebuild, console):
@@ -183,6 +187,9 @@ def _build_with_progress(source, out: Path, options, toolchain, timing_cache, re
 
 def _print_result(result) -> None:
     car = result.sidecar
+    if not result.written:
+        click.echo(f"Built an engine from {car.onnx} but did not write it at {result.out}: its check failed.")
+        return
     batch = ":".join(str(b) for b in car.options["batch"])
     if result.cache_hit:
         click.echo(f"Engine cache hit: {result.out} was built from the same ONNX with TensorRT {car.tensorrt_version} "

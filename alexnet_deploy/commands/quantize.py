@@ -6,6 +6,10 @@ import warnings
 
 import click
 
+from alexnet_deploy.commands.common import DATA_HELP, finish, json_option, need_onnxruntime
+
+METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to calibration.METHODS
+
 
 @click.command("quantize")
 @click.option("--onnx", "onnx_path", required=True, type=click.Path(path_type=str),
@@ -14,26 +18,27 @@ import click
               help="Calibration images: a folder (flat or one sub-folder per class) of JPEG/PNG, "
                    "or a .npy array (N, 3, S, S) float32 already preprocessed.")
 @click.option("--out", required=True, type=click.Path(path_type=str), help="Where to write the INT8 model.")
-@click.option("--method", type=click.Choice(["entropy", "minmax", "percentile"]), default="entropy",
+@click.option("--method", type=click.Choice(METHOD_CHOICES), default="entropy",
               show_default=True, help="How activation ranges are chosen from the calibration data.")
 @click.option("--num-images", type=click.IntRange(min=1), default=512, show_default=True,
               help="Calibrate on at most this many images (an evenly spaced subset of the sorted files).")
 @click.option("--min-images", type=click.IntRange(min=1), default=32, show_default=True,
               help="Refuse to calibrate on fewer images than this.")
 @click.option("--data", "data_dir", type=click.Path(path_type=str), default=None,
-              help="Labelled data (DIR/val/<class>/...): report FP32, FP16 and INT8 top-1 side by side.")
+              help=DATA_HELP + " Reports FP32, FP16 and INT8 top-1 side by side.")
 @click.option("--max-drop", type=float, default=None,
               help="Largest INT8 top-1 drop vs FP32 in percentage points; layers go back to FP32 "
-                   "until it holds (needs --data).")
+                   "until it holds (needs --data). Not met: exit code 1 and no model written.")
+@click.option("--max-fp32-layers", type=click.IntRange(min=0), default=None,
+              help="With --max-drop: put at most this many layers back in FP32 [default: any but all].")
 @click.option("--eval-images", type=click.IntRange(min=1), default=None,
               help="Measure top-1 on at most this many images of the val split (default: all).")
 @click.option("--cache-dir", type=click.Path(path_type=str), default=None,
               help="Calibration range cache (default: .calib-cache next to --out).")
-@click.option("--json", "json_out", type=click.Path(path_type=str), default=None,
-              help="Also write the result as JSON here.")
+@json_option
 def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_images: int, min_images: int,
-                     data_dir: str | None, max_drop: float | None, eval_images: int | None, cache_dir: str | None,
-                     json_out: str | None) -> None:
+                     data_dir: str | None, max_drop: float | None, max_fp32_layers: int | None,
+                     eval_images: int | None, cache_dir: str | None, json_out: str | None) -> None:
     """Quantize an FP32 ONNX model to INT8 QDQ (symmetric, per-channel, LRN kept in float)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -42,8 +47,9 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
     from alexnet_deploy.precision.fallback import check_max_drop
     from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
 
+    need_onnxruntime()
     # Refuse conflicting flags before any work (and before anything is written).
-    check_max_drop(max_drop, has_data=data_dir is not None)
+    check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
     config = QuantizeConfig(method=method, num_images=num_images, min_images=min_images)
     console = Console(stderr=True)
     labels = {"calibrate": "Calibrating (images)", "evaluate": "Top-1 on the val split (models)",
@@ -60,17 +66,15 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CacheWarning)
             result = build_int8(onnx_path, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
-                                max_drop=max_drop, eval_limit=eval_images, progress=progress)
+                                max_drop=max_drop, max_fp32_layers=max_fp32_layers, eval_limit=eval_images,
+                                progress=progress)
     for w in caught:  # a damaged cache is worth one plain line, not a source-code excerpt
         if issubclass(w.category, CacheWarning):
             console.print(f"[yellow]Warning:[/yellow] {w.message}", soft_wrap=True, highlight=False)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _print_result(Console(soft_wrap=True), result)
-    if json_out:
-        from alexnet_deploy.core.fsutil import write_text_atomic
-
-        write_text_atomic(json_out, result.to_json())
+    finish(result, json_out)
 
 
 def _print_result(console, result) -> None:
@@ -82,7 +86,8 @@ def _print_result(console, result) -> None:
         console.print(f"Calibrated on {result.num_images} images from {result.calib_source} "
                       f"with {result.method} in {result.calibration_seconds:.1f} s; ranges cached in {result.cache_file}.")
     share = 100.0 * result.int8_bytes / max(result.fp32_bytes, 1)
-    console.print(f"Wrote {result.out}: {len(result.quantized_nodes)} layers in INT8, "
+    what = "Wrote" if result.written else "Did not write"
+    console.print(f"{what} {result.out}: {len(result.quantized_nodes)} layers in INT8, "
                   f"{result.int8_bytes / 2**20:.1f} MiB ({share:.0f}% of FP32).")
     if result.top1:
         table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU)")
@@ -101,7 +106,8 @@ def _print_result(console, result) -> None:
     fb = result.fallback
     if fb is not None:
         if not fb.ranking:
-            console.print(f"INT8 drop {fb.fp32_top1 - fb.int8_top1:.2f} pp is within --max-drop {fb.max_drop}; "
+            within = "is within" if fb else "is over, and --max-fp32-layers 0 lets no layer back to FP32 for"
+            console.print(f"INT8 drop {fb.fp32_top1 - fb.int8_top1:.2f} pp {within} --max-drop {fb.max_drop}; "
                           f"no layer kept in FP32.")
         else:
             table = Table(title="Fallback ranking: top-1 with this layer alone in FP32")

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-ARCH_CHOICES = ("paper", "torchvision", "caffenet")
+from alexnet_deploy.commands.common import DATA_HELP, finish, json_option
+
+# Spelled out so that --help imports no torch; a test keeps them equal to the registries.
+ARCH_CHOICES = ("torchvision", "paper", "caffenet")
+RECIPE_CHOICES = ("paper", "fast")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
 EXIT_INTERRUPTED = 130
 
 
@@ -18,7 +23,7 @@ EXIT_INTERRUPTED = 130
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Total epochs [default: 90 for paper, 8 for fast].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/alexnet.pt"), show_default=True,
               help="Best-on-val checkpoint; the latest epoch goes to <stem>.last.pt beside it.")
-@click.option("--recipe", "recipe_name", type=click.Choice(["paper", "fast"]), default=None,
+@click.option("--recipe", "recipe_name", type=click.Choice(RECIPE_CHOICES), default=None,
               help="paper: the 2012 recipe; fast: minutes on a CPU (see recipes.py) [default: paper].")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the recipe's learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the per-process batch size.")
@@ -30,7 +35,7 @@ EXIT_INTERRUPTED = 130
 @click.option("--fine-tune", type=click.Path(path_type=Path), default=None,
               help="Start from these weights (e.g. torchvision's AlexNet file) with a new head for the dataset's classes.")
 @click.option("--resume", is_flag=True, help="Continue from <stem>.last.pt to --epochs in total.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_command(arch, data_dir, epochs, out, recipe_name, lr, batch_size, weight_decay, input_size, resize, workers,
@@ -67,14 +72,14 @@ def train_command(arch, data_dir, epochs, out, recipe_name, lr, batch_size, weig
 
 @click.command("eval")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint to score.")
-@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Dataset folder.")
-@click.option("--split", default="val", show_default=True, help="Sub-folder of --data to score ('' for --data itself).")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help=DATA_HELP)
+@click.option("--split", default="val", show_default=True, help="The split of a dataset root to score.")
 @click.option("--ten-crop/--no-ten-crop", default=False, show_default=True,
               help="The paper's test: softmax averaged over 4 corners + centre and their mirrors.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the result as JSON.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@json_option
 def eval_command(checkpoint, data_dir, split, ten_crop, batch_size, workers, device, json_out) -> None:
     """Top-1, top-5 and per-class accuracy of a checkpoint on an ImageFolder split."""
     from rich.console import Console
@@ -88,16 +93,14 @@ def eval_command(checkpoint, data_dir, split, ten_crop, batch_size, workers, dev
         task = bar.add_task("evaluating", total=None)
         result = evaluate_checkpoint(checkpoint, data_dir, split=split, ten_crop=ten_crop, batch_size=batch_size,
                                      workers=workers, device=device, progress=lambda n: bar.advance(task, n))
-    table = Table(title=f"{checkpoint} on {Path(data_dir) / split} ({'10 crops' if ten_crop else 'centre crop'})")
+    table = Table(title=f"{checkpoint} on {result.source} ({'10 crops' if ten_crop else 'centre crop'})")
     for column in ("class", "images", "top-1"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for row in result.per_class:
         table.add_row(row.name, str(row.total), f"{row.accuracy:.1%}")
     console.print(table)
     console.print(f"top-1 {result.top1:.2%}  top-{result.topk} {result.top5:.2%}  ({result.count} images)")
-    if json_out is not None:
-        result.write_json(json_out)
-        console.print(f"wrote {json_out}")
+    finish(result, json_out)
 
 
 COMMANDS: list = [train_command, eval_command]

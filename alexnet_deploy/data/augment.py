@@ -67,11 +67,11 @@ class PCAColor:
         alpha = torch.randn(3, dtype=torch.float64).numpy() * self.sigma
         return self.perturbation(alpha)
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"eigvals": list(self.eigvals), "eigvecs": [list(row) for row in self.eigvecs], "sigma": self.sigma}
 
     @classmethod
-    def from_json(cls, data: dict) -> "PCAColor":
+    def from_dict(cls, data: dict) -> "PCAColor":
         return cls(eigvals=data["eigvals"], eigvecs=data["eigvecs"], sigma=data.get("sigma", 0.1))
 
 

@@ -9,13 +9,14 @@ Every stage (training, evaluation, export parity, calibration) goes through
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from alexnet_deploy.core.results import Result
 from alexnet_deploy.errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
@@ -151,22 +152,18 @@ def scan_image_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Pa
 
 
 @dataclass(frozen=True)
-class FolderReport:
+class FolderReport(Result):
     """Classes, images per class and unreadable files of an ImageFolder tree."""
 
     classes: list[str]
     counts: list[int]
     unreadable: list[str]
 
-    def __bool__(self) -> bool:
-        return not self.unreadable
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "FolderReport":
-        return cls(classes=list(data["classes"]), counts=list(data["counts"]), unreadable=list(data["unreadable"]))
+    def failures(self) -> list[str]:
+        if not self.unreadable:
+            return []
+        return [f"readable images: {len(self.unreadable)} of {sum(self.counts)} cannot be read "
+                f"(first: {self.unreadable[0]})"]
 
 
 def check_image_folder(root: str | os.PathLike) -> FolderReport:

@@ -8,15 +8,15 @@ place, so an interrupted run never leaves a partial dataset.
 from __future__ import annotations
 
 import ctypes
-import json
 import multiprocessing
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from alexnet_deploy.data import synth
+from alexnet_deploy.core.results import Result
 from alexnet_deploy.errors import DataError, InputError
 
 
@@ -26,7 +26,7 @@ def default_calib_per_class(classes: int) -> int:
 
 
 @dataclass(frozen=True)
-class SynthInfo:
+class SynthInfo(Result):
     """What ``DIR/dataset.json`` records about a generated tree."""
 
     classes: tuple[str, ...]
@@ -36,11 +36,11 @@ class SynthInfo:
     generator_version: int = synth.GENERATOR_VERSION
     format: str = "alexnet-deploy/synth"
 
-    def to_json(self) -> dict:
-        return {**asdict(self), "classes": list(self.classes), "total": self.total}
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "total": self.total}
 
     @classmethod
-    def from_json(cls, data: dict) -> "SynthInfo":
+    def from_dict(cls, data: dict) -> "SynthInfo":
         return cls(classes=tuple(data["classes"]), counts=dict(data["counts"]), seed=int(data["seed"]),
                    image_size=int(data["image_size"]), generator_version=int(data["generator_version"]),
                    format=str(data["format"]))
@@ -108,7 +108,7 @@ def generate(
         chunks = [(str(tmp), seed, items[i : i + 16]) for i in range(0, len(items), 16)]
         workers = min(2, os.cpu_count() or 1) if workers is None else max(1, workers)
         _run(chunks, total=len(items), workers=workers if len(items) >= 64 else 1, progress=progress)
-        (tmp / "dataset.json").write_text(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
+        info.write_json(tmp / "dataset.json")
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -162,6 +162,6 @@ def read_info(root: str | os.PathLike) -> SynthInfo:
     """The ``dataset.json`` of a generated tree."""
     path = Path(root) / "dataset.json"
     try:
-        return SynthInfo.from_json(json.loads(path.read_text()))
+        return SynthInfo.from_json(path.read_text())
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"Cannot read {path} ({exc}); regenerate the dataset with `alexnet-deploy data synth`.") from None

@@ -24,7 +24,7 @@ from alexnet_deploy.artifacts.engine_sidecar import EngineSidecar, read_sidecar,
 from alexnet_deploy.core.fsutil import atomic_path
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.engine.cache import KeyParts, cache_key, changed_parts, reusable_engine
-from alexnet_deploy.engine.inspection import int8_failure, summarize_layers
+from alexnet_deploy.engine.inspection import LayerSummary, int8_failure, summarize_layers
 from alexnet_deploy.engine.plan import (
     BatchProfile,
     BuilderSettings,
@@ -37,7 +37,7 @@ from alexnet_deploy.engine.plan import (
 from alexnet_deploy.engine.progress import ProgressReport, progress_monitor
 from alexnet_deploy.engine.source import OnnxSource
 from alexnet_deploy.engine.timing_cache import attach_timing_cache, save_timing_cache
-from alexnet_deploy.errors import BackendError, CheckFailed, InputError
+from alexnet_deploy.errors import BackendError, InputError
 from alexnet_deploy.runtimes.trt_env import (
     GpuIdentity,
     gpu_identity,
@@ -86,6 +86,14 @@ class EngineBuild(Result):
     sidecar: EngineSidecar
     rebuilt_because: list[str] = field(default_factory=list)  # key parts that changed since the last engine
     timing_cache: str = ""
+    written: bool = True  # False when a check failed: nothing was written at ``out``
+
+    def failures(self) -> list[str]:
+        """An INT8 engine in which no layer runs INT8 is a failed check, not a silent float engine."""
+        if self.sidecar.precision != "int8" or self.sidecar.layer_precisions.get("INT8", 0):
+            return []
+        return [int8_failure(LayerSummary(layers=tuple(tuple(layer) for layer in self.sidecar.layers),
+                                          counts=self.sidecar.layer_precisions))]
 
 
 def build_engine(source: OnnxSource, out: str | os.PathLike, *, options: BuildOptions, toolchain: Toolchain,
@@ -93,7 +101,8 @@ def build_engine(source: OnnxSource, out: str | os.PathLike, *, options: BuildOp
                  progress: ProgressReport | None = None) -> EngineBuild:
     """Build (or reuse) the engine for ``source`` at ``out`` with ``options``; see the module docstring.
 
-    An INT8 build in which no layer runs INT8 raises CheckFailed and writes nothing.
+    An INT8 build in which no layer runs INT8 is a failed check (see
+    ``EngineBuild.failures``): the result says so and nothing is written.
     """
     out = Path(out)
     if out.is_dir():
@@ -115,10 +124,6 @@ def build_engine(source: OnnxSource, out: str | os.PathLike, *, options: BuildOp
                              timing_cache_file=timing_cache_file, progress=progress)
     summary = summarize_layers(inspect_plan(toolchain, plan))
     seconds = time.perf_counter() - start
-    if options.precision == "int8" and int8_failure(summary):
-        raise CheckFailed(f"{int8_failure(summary)}; nothing was written at {out}.")
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(plan)
     sidecar = EngineSidecar(
         key=key, engine_sha256=hashlib.sha256(plan).hexdigest(), engine_bytes=len(plan),
         tensorrt_version=trt.__version__, gpu_name=gpu.name, compute_capability=gpu.compute_capability,
@@ -130,10 +135,16 @@ def build_engine(source: OnnxSource, out: str | os.PathLike, *, options: BuildOp
         built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         build_seconds=round(seconds, 3), builder=_builder_versions(trt),
     )
-    write_sidecar(out, sidecar)
     rebuilt = changed_parts(previous, parts) if previous else []
-    return EngineBuild(out=str(out), cache_hit=False, sidecar=sidecar, rebuilt_because=rebuilt,
-                       timing_cache=cache_file)
+    result = EngineBuild(out=str(out), cache_hit=False, sidecar=sidecar, rebuilt_because=rebuilt,
+                         timing_cache=cache_file)
+    if result.failures():
+        result.written = False
+        return result
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(plan)
+    write_sidecar(out, sidecar)
+    return result
 
 
 def apply_settings(config: Any, settings: BuilderSettings) -> None:

@@ -12,8 +12,6 @@ import contextlib
 import io
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,19 +19,23 @@ from typing import Iterator
 
 import numpy as np
 
+from alexnet_deploy.artifacts.onnx_files import Discard, check_onnx_file, files_size, save_model, staged_output
+from alexnet_deploy.artifacts.paths import check_output
+from alexnet_deploy.core.results import Result
+from alexnet_deploy.data.samples import image_batch
 from alexnet_deploy.errors import ExportError, InputError
-from alexnet_deploy.export.parity import ParityChecked, ParityResult, check_parity, parity_batch
+from alexnet_deploy.verify.compare import PARITY_REL_TOL, ParityResult, compare_logits
 
 MIN_OPSET = 18  # the dynamo exporter and the onnxscript LRN translation (opset18.LRN)
 MAX_OPSET = 26  # the newest opset onnxruntime 1.31 loads (27 and 28 exist in onnx 1.23 but are refused)
-PROTOBUF_LIMIT = 2**31 - 1
-# Headroom for the metadata and graph beside the weights when deciding whether one file fits.
-SINGLE_FILE_LIMIT = PROTOBUF_LIMIT - (64 << 20)
 
 
 @dataclass
-class ExportResult(ParityChecked):
-    """What ``export_onnx`` wrote and how it was checked; truthy when the parity check passed."""
+class ExportResult(Result):
+    """What ``export_onnx`` wrote and how it was checked; truthy when the parity check passed.
+
+    When it did not pass, nothing was written (``written`` is False).
+    """
 
     out: str
     arch: str
@@ -46,6 +48,10 @@ class ExportResult(ParityChecked):
     parity: ParityResult
     source_sha256: str
     seconds: dict[str, float] = field(default_factory=dict)
+    written: bool = True
+
+    def failures(self) -> list[str]:
+        return [f"export parity: {f}" for f in self.parity.failures()]
 
 
 def export_onnx(
@@ -65,15 +71,16 @@ def export_onnx(
     (True) or forbids (False) weights in a ``<out>.data`` file beside the model;
     by default they go there only when one file would pass protobuf's 2 GB limit.
     ``translations`` replaces the LRN translation table (a wrong one lets tests
-    prove that the parity gate catches a bad export). Raises ExportError when a
-    check fails, with nothing left at ``out``.
+    prove that the parity gate catches a bad export). When onnxruntime does not
+    match PyTorch the result is falsy and nothing is left at ``out``.
     """
     from alexnet_deploy.artifacts.checkpoint import Checkpoint, load_checkpoint
     from alexnet_deploy.core.fsutil import sha256_file
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    out_path = _check_out(out, checkpoint)
+    source = checkpoint if isinstance(checkpoint, (str, os.PathLike)) else None
+    out_path = check_output(out, example="model.onnx", inputs={"the checkpoint": source})
     opset = _check_opset(opset)
     batch = _check_batch(batch)
     if parity_images < 1:
@@ -83,7 +90,7 @@ def export_onnx(
     else:
         ckpt, source_sha = load_checkpoint(checkpoint), sha256_file(checkpoint)
     model = ckpt.build_model()
-    images, image_source = parity_batch(ckpt, data_dir=data_dir, count=parity_images)
+    images, image_source = image_batch(ckpt, data_dir=data_dir, count=parity_images)
     timings["load"] = time.perf_counter() - start
 
     proto = _to_onnx(model, ckpt.input_size, opset=opset, batch=batch, translations=translations)
@@ -112,6 +119,7 @@ def export_onnx(
     proto.doc_string = f"alexnet-deploy export of a {ckpt.arch} checkpoint ({ckpt.num_classes} classes)"
     timings["export"] = time.perf_counter() - start - sum(timings.values())
 
+    size = 0
     with staged_output(out_path) as staged:
         external = save_model(proto, staged, external_data=external_data)
         del proto
@@ -120,8 +128,8 @@ def export_onnx(
         parity = check_parity(model, staged, images, image_source=image_source)
         timings["parity"] = time.perf_counter() - start - sum(timings.values())
         if not parity:
-            raise ExportError(f"The exported model does not match PyTorch ({parity.describe()}); nothing was written.")
-        size = sum(p.stat().st_size for p in [staged, *external])
+            raise Discard
+        size = files_size(staged, external)
     timings["total"] = time.perf_counter() - start
     return ExportResult(
         out=str(out_path),
@@ -135,27 +143,8 @@ def export_onnx(
         parity=parity,
         source_sha256=source_sha,
         seconds={k: round(v, 3) for k, v in timings.items()},
+        written=bool(parity),
     )
-
-
-def _weight_bytes(proto) -> int:
-    """Bytes the initializers take when serialised, from their shapes (no data is touched)."""
-    from onnx import helper
-
-    total = 0
-    for init in proto.graph.initializer:
-        itemsize = helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
-        total += int(np.prod(init.dims, dtype=np.int64)) * itemsize
-    return total
-
-
-def _check_out(out: str | os.PathLike, checkpoint) -> Path:
-    path = Path(out)
-    if path.is_dir():
-        raise InputError(f"Output {path} is a folder; give a file path such as {path / 'model.onnx'}.")
-    if isinstance(checkpoint, (str, os.PathLike)) and path.exists() and path.resolve() == Path(checkpoint).resolve():
-        raise InputError(f"Output {path} is the checkpoint itself; choose another output path.")
-    return path
 
 
 def _check_opset(opset: int) -> int:
@@ -227,51 +216,11 @@ def _to_onnx(model, input_size: int, *, opset: int, batch: str | int, translatio
     return proto
 
 
-@contextlib.contextmanager
-def staged_output(out: Path) -> Iterator[Path]:
-    """A path in a fresh folder beside ``out``; on success its file(s) are renamed into place.
+def check_parity(model, onnx_path: Path, images: np.ndarray, *, image_source: str) -> ParityResult:
+    """Logits of onnxruntime (CPU) against PyTorch on ``images``: the export's gate."""
+    from alexnet_deploy.runtimes.base import logits
+    from alexnet_deploy.runtimes.registry import open_runner
 
-    Like ``fsutil.atomic_path`` but for a model that may come with an external
-    data file: the data file moves first, the model last, so ``out`` never
-    points at missing weights. On failure the folder is removed and ``out`` left alone.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        staged = stage / out.name
-        yield staged
-        for item in sorted(stage.iterdir(), key=lambda p: p == staged):
-            os.replace(item, out.parent / item.name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def save_model(proto, path: Path, *, external_data: bool | None = None) -> list[Path]:
-    """Save ``proto`` as one file when it fits, else with ``<name>.data`` beside it; returns the data files."""
-    import onnx
-
-    if external_data is None:
-        external_data = _weight_bytes(proto) > SINGLE_FILE_LIMIT
-    if not external_data:
-        onnx.save_model(proto, str(path))
-        return []
-    data_name = f"{path.name}.data"
-    onnx.save_model(
-        proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name, size_threshold=1024
-    )
-    return [path.parent / data_name]
-
-
-def check_onnx_file(path: Path) -> None:
-    """onnx.checker with full shape inference, on a file whose external data is vetted first."""
-    import onnx
-
-    from alexnet_deploy.artifacts.onnx_meta import check_external_data_paths
-
-    check_external_data_paths(path)
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ExportError(f"The exported model fails onnx.checker: {str(exc).strip().splitlines()[0]}") from None
-
-
+    with open_runner("torch-cpu", model) as reference, open_runner("ort-cpu", onnx_path) as candidate:
+        return compare_logits(logits(reference, images), logits(candidate, images), rel_tol=PARITY_REL_TOL,
+                              image_source=image_source)

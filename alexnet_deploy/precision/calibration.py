@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
-import logging
 import os
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
@@ -38,7 +35,8 @@ from onnxruntime.quantization.calibrate import CalibrationCacheEncoder, TensorsD
 from alexnet_deploy.data.images import list_images, preprocess_files
 from alexnet_deploy.errors import DataError, InputError
 from alexnet_deploy.core.fsutil import sha256_file, write_text_atomic
-from alexnet_deploy.export.parity import evenly_spaced
+from alexnet_deploy.data.samples import evenly_spaced
+from alexnet_deploy.runtimes.ort import quiet_ort
 
 CACHE_FORMAT = "alexnet-deploy-calibration-ranges/1"
 METHODS = {
@@ -204,20 +202,6 @@ class ImageCalibrationReader(CalibrationDataReader):
         return preprocess_files(
             self.calib.files[lo:hi], input_size=self.input_size, mean=self.mean, std=self.std, resize=self.resize
         )
-
-
-@contextlib.contextmanager
-def quiet_ort() -> Iterator[TextIO]:
-    """Hide ORT's quantization chatter (prints, and advice on the root logger); yields the real stdout."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    real_stdout = sys.stdout
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield real_stdout
-    finally:
-        root.setLevel(level)
 
 
 class _Window(CalibrationDataReader):

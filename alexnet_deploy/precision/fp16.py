@@ -20,9 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from alexnet_deploy.errors import ExportError, InputError
-from alexnet_deploy.export.exporter import save_model, staged_output
-from alexnet_deploy.export.parity import ParityChecked, ParityResult, compare_logits, iter_session, run_session
+from alexnet_deploy.artifacts.onnx_files import Discard, files_size, save_model, staged_output
+from alexnet_deploy.artifacts.paths import check_output
+from alexnet_deploy.core.results import Result
+from alexnet_deploy.errors import DeployError, ExportError, InputError
+from alexnet_deploy.runtimes.base import logits, run_batches
+from alexnet_deploy.runtimes.registry import open_runner
+from alexnet_deploy.verify.compare import ParityResult, compare_logits
 
 FP16_MAX = 65504.0
 DEFAULT_MARGIN = 1 / 16
@@ -32,7 +36,7 @@ ALWAYS_FP32_OPS = ("LRN",)
 
 
 @dataclass
-class Fp16Result(ParityChecked):
+class Fp16Result(Result):
     """What ``convert_fp16`` wrote; truthy when the fp16 model agreed with the fp32 one."""
 
     out: str
@@ -42,6 +46,10 @@ class Fp16Result(ParityChecked):
     parity: ParityResult
     size_bytes: int
     seconds: dict[str, float] = field(default_factory=dict)
+    written: bool = True
+
+    def failures(self) -> list[str]:
+        return [f"fp16 agreement: {f}" for f in self.parity.failures()]
 
 
 def convert_fp16(
@@ -59,21 +67,18 @@ def convert_fp16(
     ``calib_images`` (N, 3, S, S float32, preprocessed) decide which nodes stay
     fp32 besides LRN; without them only LRN does. ``check_images`` (default:
     the calibration images) must give top-1 agreement with the fp32 model of
-    at least ``min_agreement`` and finite logits, or ExportError is raised and
-    nothing is written.
+    at least ``min_agreement`` and finite logits; otherwise the result is falsy
+    and nothing is written.
     """
     import onnx
 
-    from alexnet_deploy.artifacts.onnx_meta import load_onnx, ort_session, read_meta, write_meta
+    from alexnet_deploy.artifacts.onnx_meta import load_onnx, read_meta, write_meta
 
     start = time.perf_counter()
     src, dst = Path(onnx_path), Path(out)
     if not 0 < margin <= 1:
         raise InputError(f"The fp16 safety margin must be in (0, 1], got {margin}; 1/16 keeps 16x headroom.")
-    if dst.is_dir():
-        raise InputError(f"Output {dst} is a folder; give a file path such as {dst / 'model.fp16.onnx'}.")
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise InputError(f"Output {dst} is the fp32 model itself; choose another output path.")
+    check_output(dst, example="model.fp16.onnx", inputs={"the fp32 model": src})
     calib = calib_images if calib_images is not None else np.zeros((0, 3, 1, 1), np.float32)
     images = check_images if check_images is not None else calib
     if not len(images):
@@ -84,10 +89,10 @@ def convert_fp16(
         raise InputError(f"{src} is already {meta.precision}; convert the fp32 model made by `alexnet-deploy export` instead.")
     threshold = margin * FP16_MAX
     value_info = _infer_types(model)
-    probe = _probe_session(model, src, value_info)
-    peaks = _peaks(probe, calib)
-    reference = run_session(probe, images)  # the graph's own output comes first
-    del probe  # its copy of the weights and extra outputs is not needed for the conversion
+    with _probe_runner(model, src, value_info) as probe:
+        peaks = _peaks(probe, calib)
+        reference = logits(probe, images)  # the graph's own output comes first
+    # The probe's copy of the weights and extra outputs is not needed for the conversion.
     model.graph.value_info.extend(value_info)
     kept = _nodes_to_keep(model, peaks, threshold)
     converted = _convert(model, [k["node"] for k in kept])
@@ -99,17 +104,19 @@ def convert_fp16(
         "fp16.calibration_images": str(len(calib)),
     }
     write_meta(converted, meta.with_stage(precision="fp16", extra=extra))
+    size = 0
     with staged_output(dst) as staged:
         external = save_model(converted, staged)
         del converted
         onnx.checker.check_model(str(staged), full_check=True)
-        candidate = run_session(ort_session(staged), images)
+        with open_runner("ort-cpu", staged) as runner:
+            candidate = logits(runner, images)
         parity = compare_logits(
             reference, candidate, rel_tol=0.0, tie_tol=TIE_TOL, image_source=image_source, min_agreement=min_agreement
         )
         if not parity:
-            raise ExportError(f"The fp16 model does not agree with the fp32 model ({parity.describe()}); nothing was written.")
-        size = sum(p.stat().st_size for p in [staged, *external])
+            raise Discard
+        size = files_size(staged, external)
     return Fp16Result(
         out=str(dst),
         kept_fp32=kept,
@@ -118,6 +125,7 @@ def convert_fp16(
         parity=parity,
         size_bytes=size,
         seconds={"total": round(time.perf_counter() - start, 3)},
+        written=bool(parity),
     )
 
 
@@ -126,7 +134,8 @@ def activation_peaks(onnx_path: str | os.PathLike, images: np.ndarray) -> dict[s
     from alexnet_deploy.artifacts.onnx_meta import load_onnx
 
     model = load_onnx(onnx_path)
-    return _peaks(_probe_session(model, Path(onnx_path), _infer_types(model)), images)
+    with _probe_runner(model, Path(onnx_path), _infer_types(model)) as probe:
+        return _peaks(probe, images)
 
 
 def _infer_types(model) -> list:
@@ -148,11 +157,11 @@ def _infer_types(model) -> list:
     return list(inferred.graph.value_info)
 
 
-def _probe_session(model, src: Path, value_info: list):
-    """An ORT session of ``model`` whose outputs are its own, then every float intermediate tensor."""
+def _probe_runner(model, src: Path, value_info: list):
+    """An ort-cpu runner of ``model`` whose outputs are its own, then every float intermediate tensor."""
     import onnx
 
-    from alexnet_deploy.artifacts.onnx_meta import load_onnx, ort_session
+    from alexnet_deploy.artifacts.onnx_meta import load_onnx
 
     skip = {o.name for o in model.graph.output} | {i.name for i in model.graph.initializer}
     extra = [v for v in value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and v.name not in skip]
@@ -166,24 +175,22 @@ def _probe_session(model, src: Path, value_info: list):
         del model.graph.output[n_out:]
     # Fusions would hide the tensors we want to observe.
     if serialized is not None:
-        return ort_session(serialized, optimize=False)
+        return open_runner("ort-cpu", serialized, optimize=False)
     # Too big for one protobuf: a graph-only probe beside the source finds its external data.
     graph_only = load_onnx(src, load_weights=False)
     graph_only.graph.output.extend(extra)
     probe = src.parent / f".{src.name}.probe.onnx"
     try:
         onnx.save_model(graph_only, str(probe))
-        return ort_session(probe, optimize=False)
+        return open_runner("ort-cpu", probe, optimize=False)
     finally:
         probe.unlink(missing_ok=True)
 
 
-def _peaks(session, images: np.ndarray, *, chunk: int = 8) -> dict[str, float]:
-    input_name = session.get_inputs()[0].name
-    names = [o.name for o in session.get_outputs()]
-    peaks: dict[str, float] = {input_name: float(np.abs(images).max())} if len(images) else {}
-    for values in iter_session(session, images, chunk=chunk):
-        for name, value in zip(names, values if isinstance(values, list) else [values]):
+def _peaks(runner, images: np.ndarray, *, chunk: int = 8) -> dict[str, float]:
+    peaks: dict[str, float] = {runner.input_name: float(np.abs(images).max())} if len(images) else {}
+    for outputs in run_batches(runner, images, chunk=chunk):
+        for name, value in outputs.items():
             peak = float(np.abs(value).max()) if np.isfinite(value).all() else float("inf")
             peaks[name] = max(peaks.get(name, 0.0), peak)
     return peaks
@@ -252,3 +259,30 @@ def _topological_sort(graph) -> None:
         copy.CopyFrom(node)
     del graph.node[:]
     graph.node.extend(copies)
+
+
+def fp16_path(fp32: str | os.PathLike) -> Path:
+    """``models/alexnet.onnx`` -> ``models/alexnet.fp16.onnx``."""
+    path = Path(fp32)
+    stem = path.stem if path.suffix == ".onnx" else path.name
+    return path.with_name(f"{stem}.fp16.onnx")
+
+
+def fp16_model_for(src: Path, *, source_sha256: str, calib_images: np.ndarray, workdir: Path) -> Path | None:
+    """The fp16 model of ``src``: ``<stem>.fp16.onnx`` beside it when made from the same checkpoint
+    (``source_sha256`` from ``src``'s metadata), else a fresh conversion in ``workdir``; None when the
+    conversion fails its own checks."""
+    from alexnet_deploy.artifacts.onnx_meta import read_meta
+
+    sibling = fp16_path(src)
+    if sibling.is_file():
+        theirs = read_meta(sibling)
+        # An empty hash (a model exported from an in-memory checkpoint) proves nothing: convert afresh.
+        if theirs.precision == "fp16" and source_sha256 and theirs.source_sha256 == source_sha256:
+            return sibling
+    target = Path(workdir) / "model.fp16.onnx"
+    try:
+        converted = convert_fp16(src, target, calib_images=calib_images)
+    except DeployError:
+        return None
+    return target if converted else None

@@ -29,7 +29,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -47,15 +47,12 @@ from alexnet_deploy.precision.calibration import (
     find_calibration_set,
     quiet_ort,
 )
-from alexnet_deploy.precision.fallback import (
-    FallbackResult,
-    check_max_drop,
-    fp16_top1,
-    load_labelled_split,
-    search_fallback,
-    top1,
-)
+from alexnet_deploy.artifacts.paths import check_output
+from alexnet_deploy.core.results import Result
+from alexnet_deploy.data.labelled import load_labelled_split
+from alexnet_deploy.precision.measure import fp16_top1, top1
 from alexnet_deploy.errors import ExportError, InputError
+from alexnet_deploy.precision.fallback import FallbackResult, check_max_drop, search_fallback
 from alexnet_deploy.precision.qdq import OP_TYPES, has_dq_input, keep_lrn_outside_qdq, qdq_problems
 
 # ORT's untyped extra_options, kept in one place; QuantizeConfig is the typed face of the rest.
@@ -148,8 +145,11 @@ def quantize_from_ranges(
 
 
 @dataclass
-class Int8Result:
-    """What ``build_int8`` wrote and measured (top-1 in percent, None when not measured)."""
+class Int8Result(Result):
+    """What ``build_int8`` wrote and measured (top-1 in percent, None when not measured).
+
+    Falsy when a --max-drop budget was set and not met; then nothing was written at ``out``.
+    """
 
     out: str
     method: str
@@ -166,21 +166,10 @@ class Int8Result:
     top1: dict[str, float | None] = field(default_factory=dict)
     eval_images: int = 0
     fallback: FallbackResult | None = None
+    written: bool = True
 
-    def __bool__(self) -> bool:
-        """False only when a --max-drop budget was set and not met."""
-        return self.fallback is None or bool(self.fallback)
-
-    def to_json(self) -> str:
-        raw = asdict(self)
-        raw["fallback"] = json.loads(self.fallback.to_json()) if self.fallback else None
-        return json.dumps(raw, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> "Int8Result":
-        raw = json.loads(text)
-        fb = raw.pop("fallback", None)
-        return cls(**raw, fallback=FallbackResult.from_json(json.dumps(fb)) if fb else None)
+    def failures(self) -> list[str]:
+        return self.fallback.failures() if self.fallback is not None else []
 
 
 def build_int8(
@@ -192,6 +181,7 @@ def build_int8(
     cache_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     max_drop: float | None = None,
+    max_fp32_layers: int | None = None,
     eval_limit: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Int8Result:
@@ -199,15 +189,14 @@ def build_int8(
 
     ``cache_dir`` defaults to ``.calib-cache`` next to ``out``. ``progress(stage,
     done, total)`` reports calibration images and fallback trials. Nothing is
-    written at ``out`` unless every step succeeds.
+    written at ``out`` unless every step succeeds and the --max-drop budget holds.
     """
     from alexnet_deploy.core.fsutil import atomic_path, sha256_file
     from alexnet_deploy.artifacts.onnx_meta import load_onnx, read_meta, write_meta
 
     src, dst = Path(onnx_path), Path(out)
-    check_max_drop(max_drop, has_data=data_dir is not None)
-    if dst.resolve() == src.resolve():
-        raise InputError(f"--out {dst} is the FP32 model itself; write the INT8 model to another file.")
+    check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
+    check_output(dst, example="model.int8.onnx", inputs={"the FP32 model": src})
     base = load_onnx(src, load_weights=False)  # vets its external data paths
     meta = read_meta(base, where=str(src))
     # Parsed once for the whole build: only its nodes are read from here on, so its weights need no memory.
@@ -250,9 +239,10 @@ def build_int8(
     evaluated = 0
     if val is not None:
         evaluated = len(val)
-        measures = {"fp32": lambda: top1(src, val),
-                    "fp16": lambda: fp16_top1(src, val, source_sha256=meta.source_sha256),
-                    "int8": lambda: top1(proto.SerializeToString(), val)}
+        names = meta.class_names
+        measures = {"fp32": lambda: top1(src, val, names),
+                    "fp16": lambda: fp16_top1(src, val, meta=meta),
+                    "int8": lambda: top1(proto.SerializeToString(), val, names)}
         for i, (name, measure) in enumerate(measures.items()):
             if progress:
                 progress("evaluate", i, len(measures))
@@ -263,7 +253,8 @@ def build_int8(
             candidates = quantizable_nodes(base)
 
             def top1_excluding(nodes: Sequence[str]) -> float:
-                return top1(quantize_from_ranges(src, ranges, exclude=nodes, base=base).SerializeToString(), val)
+                return top1(quantize_from_ranges(src, ranges, exclude=nodes, base=base).SerializeToString(), val,
+                            names)
 
             tried: list[str] = []
 
@@ -274,23 +265,26 @@ def build_int8(
 
             fallback = search_fallback(candidates=candidates, top1_excluding=top1_excluding,
                                        fp32_top1=top1s["fp32"], int8_top1=top1s["int8"], max_drop=max_drop,
-                                       on_trial=trial)
+                                       max_layers=max_fp32_layers, on_trial=trial)
             if fallback.excluded:
                 proto = quantize_from_ranges(src, ranges, exclude=fallback.excluded, base=base)
                 top1s["int8 before fallback"] = top1s["int8"]
                 top1s["int8"] = fallback.final_top1
-    fallback_nodes = list(fallback.excluded) if fallback else []
+    fallback_nodes = list(fallback.excluded) if fallback is not None else []
     quantized = [n.name for n in proto.graph.node if n.op_type in OP_TYPES and has_dq_input(proto, n)]
     write_meta(proto, meta.with_stage(precision="int8", extra={
         "int8_method": config.method, "int8_calib_images": calib_set.count, "int8_calib_sha256": calib_set.digest,
         "int8_fallback_nodes": json.dumps(fallback_nodes), "int8_source_onnx_sha256": model_sha,
     }))
-    with atomic_path(dst) as tmp:
-        onnx.save(proto, str(tmp))
+    serialized = proto.SerializeToString()
+    passed = fallback is None or bool(fallback)
+    if passed:
+        with atomic_path(dst) as tmp:
+            tmp.write_bytes(serialized)
     return Int8Result(
         out=str(dst), method=config.method, num_images=calib_set.count, calib_source=str(calib_set.source),
         calib_digest=calib_set.digest, cache_hit=hit, cache_file=str(cache.path_for(key)),
         calibration_seconds=round(seconds, 3), quantized_nodes=quantized, fallback_nodes=fallback_nodes,
-        fp32_bytes=src.stat().st_size, int8_bytes=dst.stat().st_size, top1=top1s, eval_images=evaluated,
-        fallback=fallback,
+        fp32_bytes=src.stat().st_size, int8_bytes=len(serialized), top1=top1s, eval_images=evaluated,
+        fallback=fallback, written=passed,
     )

@@ -9,9 +9,13 @@ interleaved timings went from 15 to 60 ms).
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -52,6 +56,8 @@ def open_session(model: Any, *, providers: Sequence[str] = PROVIDERS["cpu"], **o
     are a model this tool built in memory, so a failure there keeps its traceback.
     """
     ort = onnxruntime()
+    if "CUDAExecutionProvider" in providers and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # CUDA and cuDNN from the nvidia-* wheels torch brings, where no system copy is found
     sess_options = session_options(**options)
     if type(model).__name__ == "ModelProto":
         model = model.SerializeToString()
@@ -72,6 +78,7 @@ class OrtRunner(Runner):
 
     def __init__(self, artifact: Any, *, device: str = "cpu", threads: int | None = None, spinning: bool = True,
                  optimize: bool = True, outputs: Sequence[str] | None = None) -> None:
+        device = device.split(":")[0]
         self.name = f"ort-{device}"
         self.threads = threads
         self.session = open_session(artifact, providers=PROVIDERS[device], threads=threads, spinning=spinning,
@@ -138,14 +145,15 @@ def provider_available(provider: str) -> bool:
     return provider in ort.get_available_providers()
 
 
-def installed_flavours() -> list[str]:
-    """Which onnxruntime distributions are installed (two at once break each other)."""
-    from importlib import metadata
-
-    found = []
-    for dist in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"):
-        try:
-            found.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+@contextlib.contextmanager
+def quiet_ort() -> Iterator[TextIO]:
+    """Hide ORT's quantization chatter (prints, and advice on the root logger); yields the real stdout."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    real_stdout = sys.stdout
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield real_stdout
+    finally:
+        root.setLevel(level)

@@ -19,7 +19,7 @@ from alexnet_deploy.runtimes.base import Runner
 from alexnet_deploy.runtimes.trt_env import BACKEND_INSTALL as TRT_INSTALL
 from alexnet_deploy.runtimes.trt_env import tensorrt_problem
 
-TORCH_CUDA_INSTALL = "a CUDA build of torch (https://pytorch.org/get-started/locally/) on a machine with an NVIDIA GPU"
+TORCH_CUDA_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cu128 on a machine with an NVIDIA GPU"
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Backend:
     kinds: tuple[str, ...]  # artifact kinds it runs
     device: str  # "cpu" | "cuda"
     runner: str  # "module:Class", imported only when a runner is opened
-    install: str  # what to install (or do) when it is unavailable
+    install: str  # the install line for when it is unavailable
     probe: Callable[[], str]  # "" when usable here, else the reason; cheap
     options: tuple[tuple[str, Any], ...] = ()  # fixed keyword arguments of the runner class
 
@@ -127,13 +127,16 @@ def check_runs(name: str, artifact: Any) -> Backend:
                            + (f", or {hint}" if hint else "") + ".")
     reason = backend.probe()
     if reason:
-        raise BackendError(f"{name} cannot run here: {reason}; install {backend.install}.")
+        raise BackendError(f"{name} cannot run here: {reason} (install: {backend.install}).")
     return backend
 
 
 def open_runner(name: str, artifact: Any, **options: Any) -> Runner:
     """A runner of backend ``name`` for ``artifact`` (a path or an in-memory model); use it as a context manager."""
     backend = check_runs(name, artifact)
+    device = str(options.get("device", backend.device))
+    if device.split(":")[0] != backend.device:
+        raise BackendError(f"{name} runs on the {backend.device.upper()}, not on {device}.")
     module, cls = backend.runner.split(":")
     factory = getattr(importlib.import_module(module), cls)
-    return factory(artifact, **dict(backend.options), **options)
+    return factory(artifact, **{**dict(backend.options), **options})

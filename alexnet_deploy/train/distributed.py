@@ -56,24 +56,6 @@ def detect(environ: dict[str, str] | None = None) -> DistEnv:
     return DistEnv(world_size=world, rank=rank, local_rank=local)
 
 
-def pick_device(requested: str, env: DistEnv) -> torch.device:
-    """``auto`` is CUDA when available; under torchrun each process takes GPU ``LOCAL_RANK``."""
-    if requested not in ("auto", "cpu", "cuda"):
-        raise InputError(f"Unknown device {requested!r}; choose auto, cpu or cuda.")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto.")
-    use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
-    if not use_cuda:
-        return torch.device("cpu")
-    if env.local_rank >= torch.cuda.device_count():
-        raise InputError(
-            f"LOCAL_RANK {env.local_rank} has no GPU ({torch.cuda.device_count()} visible); "
-            f"start at most one process per GPU (--nproc_per_node)."
-        )
-    torch.cuda.set_device(env.local_rank)
-    return torch.device("cuda", env.local_rank)
-
-
 def init(env: DistEnv, device: torch.device) -> None:
     """Join the process group: NCCL between GPUs, gloo on CPUs."""
     if env.enabled and not dist.is_initialized():

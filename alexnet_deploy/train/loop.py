@@ -24,6 +24,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from alexnet_deploy.core.device import pick_device
+from alexnet_deploy.core.results import Result
 from alexnet_deploy.train import distributed as dd
 from alexnet_deploy.train import inputs as td
 from alexnet_deploy.data.augment import PCAColor
@@ -69,7 +71,7 @@ class EpochStats:
 
 
 @dataclass
-class TrainResult:
+class TrainResult(Result):
     best_path: str
     last_path: str
     best_val_top1: float
@@ -77,12 +79,6 @@ class TrainResult:
     history: list[EpochStats] = field(default_factory=list)
     world_size: int = 1
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TrainResult":
-        return cls(**{**data, "history": [EpochStats(**h) for h in data.get("history", [])]})
 
 
 def last_path(out: str | Path) -> Path:
@@ -156,7 +152,7 @@ def train(config: TrainConfig, *, on_step: StepCallback | None = None) -> TrainR
     if config.epochs < 1:
         raise InputError(f"--epochs must be at least 1, got {config.epochs}.")
     env = dd.detect()
-    device = dd.pick_device(config.device, env)
+    device = pick_device(config.device, local_rank=env.local_rank)
     splits = td.scan_splits(Path(config.data))  # a clear DataError before any work starts
     model, arch, previous, source = _start(config, splits.classes)
     recipe = Recipe.from_dict(previous["recipe"]) if config.resume else config.recipe
@@ -177,7 +173,7 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
     state = previous.get("resume", {})
     pca_json = previous.get("pca")
     if pca_json:
-        pca = PCAColor.from_json(pca_json)
+        pca = PCAColor.from_dict(pca_json)
     else:
         pca = td.fit_pca(run.splits, recipe, seed=config.seed)
     train_set, val_set = td.datasets(run.splits, geo, recipe, mean, std, pca)
@@ -257,7 +253,7 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
             meta = {
                 "recipe": recipe.to_dict(), "epochs": config.epochs, "epoch": stats.epoch, "best_val_top1": best,
                 "best_epoch": best_epoch, "seed": config.seed, "images_per_s": stats.images_per_s,
-                "pca": pca.to_json() if pca else None, "history": [asdict(h) for h in history],
+                "pca": pca.to_dict() if pca else None, "history": [asdict(h) for h in history],
                 "world_size": env.world_size, "device": device.type, "rank_weight_hashes": hashes,
                 "fine_tuned_from": str(config.fine_tune) if config.fine_tune else previous.get("fine_tuned_from"),
             }

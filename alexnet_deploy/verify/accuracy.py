@@ -1,33 +1,26 @@
-"""Accuracy of a classifier on an ImageFolder split: top-1, top-5, per class, 1 or 10 crops.
+"""Accuracy of a classifier on labelled images: top-1, top-5, per class, 1 or 10 crops.
 
-One scoring path for every backend: ``evaluate`` runs a PyTorch model,
-``evaluate_callable`` runs anything that maps a float32 numpy batch to logits
-(an onnxruntime session, a TensorRT runner), and both feed the same counters.
-With ten crops each image arrives as (10, 3, S, S); the softmax outputs of the
-ten crops are averaged (the paper's test) before ranking.
+One scoring path for every backend: ``evaluate_runner`` feeds batches of
+labelled images through any Runner (PyTorch, onnxruntime, OpenVINO, TensorRT)
+into the same counters. With ten crops each image arrives as (10, 3, S, S); the
+softmax outputs of the ten crops are averaged (the paper's test) before ranking.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
-from alexnet_deploy.data import augment
-from alexnet_deploy.data.images import eval_transform
-from alexnet_deploy.data.datasets import ImageFolderDataset
+from alexnet_deploy.core.results import Result
+from alexnet_deploy.data.labelled import LabelledSet
 from alexnet_deploy.errors import DataError, DeployError
-from alexnet_deploy.core.fsutil import write_text_atomic
+from alexnet_deploy.runtimes.base import Runner, logits
 
-BatchFn = Callable[[np.ndarray], np.ndarray]
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -42,7 +35,7 @@ class ClassAccuracy:
 
 
 @dataclass
-class EvalResult:
+class EvalResult(Result):
     """Accuracies in [0, 1]; ``per_class`` in class-index order."""
 
     top1: float
@@ -52,24 +45,17 @@ class EvalResult:
     ten_crop: bool = False
     split: str = ""
     topk: int = 5  # top-5 becomes top-k with k = number of classes when there are fewer than 5
+    source: str = ""  # the folder scored
 
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+    @property
+    def top1_percent(self) -> float:
+        return 100.0 * self.top1
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
         for row, cls in zip(out["per_class"], self.per_class):
             row["accuracy"] = cls.accuracy
         return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "EvalResult":
-        rows = [ClassAccuracy(name=r["name"], correct=int(r["correct"]), total=int(r["total"])) for r in data.get("per_class", [])]
-        return cls(
-            top1=float(data["top1"]), top5=float(data["top5"]), count=int(data["count"]), per_class=rows,
-            ten_crop=bool(data.get("ten_crop", False)), split=str(data.get("split", "")), topk=int(data.get("topk", 5)),
-        )
-
-    def write_json(self, path: str | os.PathLike) -> Path:
-        """Write the result as JSON, atomically."""
-        return write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
 
 class Scorer:
@@ -110,25 +96,14 @@ class Scorer:
         )
 
 
-def crops_to_scores(outputs: torch.Tensor | np.ndarray, crops: int) -> np.ndarray:
+def crops_to_scores(outputs: np.ndarray, crops: int) -> np.ndarray:
     """(N * crops, C) logits to (N, C) scores: logits when crops == 1, else mean softmax over the crops."""
-    logits = torch.as_tensor(outputs).float()
+    values = np.asarray(outputs, dtype=np.float64)
     if crops == 1:
-        return logits.numpy()
-    probs = torch.softmax(logits, dim=1)
-    return probs.reshape(-1, crops, probs.shape[1]).mean(dim=1).numpy()
-
-
-def batches(data: DataLoader | Dataset | Iterable, *, batch_size: int = 64, workers: int = 0) -> Iterable:
-    """A DataLoader over ``data`` unless it already is an iterable of batches."""
-    if isinstance(data, Dataset):
-        return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)
-    return data
-
-
-def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = batch[0], batch[1]  # (x, y) or (x, y, skipped) from collate_skip_corrupt
-    return torch.as_tensor(x), torch.as_tensor(y)
+        return values.astype(np.float32)
+    shifted = np.exp(values - values.max(axis=1, keepdims=True))
+    probs = shifted / shifted.sum(axis=1, keepdims=True)
+    return probs.reshape(-1, crops, probs.shape[1]).mean(axis=1).astype(np.float32)
 
 
 def _iterate(loader: Iterable) -> Iterable:
@@ -138,61 +113,63 @@ def _iterate(loader: Iterable) -> Iterable:
     except DataError as exc:
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         if len(lines) > 1 and lines[0].startswith("Caught"):
-            last = lines[-1].split("DataError: ", 1)[-1]
-            raise DataError(last) from None
+            raise DataError(lines[-1].split("DataError: ", 1)[-1]) from None
         raise
 
 
-def run_scores(score_batch: Callable[[torch.Tensor], np.ndarray], data: Any, *, class_names: Sequence[str],
-               batch_size: int = 64, workers: int = 0, split: str = "", progress: Callable[[int], None] | None = None) -> EvalResult:
-    """Shared loop: ``score_batch`` maps an input batch (N, 3, S, S) or (N, 10, 3, S, S) to (N, C) scores."""
+def _batches(data: Any, *, batch_size: int, workers: int) -> Iterable:
+    """(x, y) batches: a LabelledSet's, a DataLoader over a Dataset, or an iterable of batches as it is."""
+    if isinstance(data, LabelledSet):
+        return data.batches(batch_size)
+    from torch.utils.data import DataLoader, Dataset
+
+    if isinstance(data, Dataset):
+        return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)
+    return data
+
+
+def evaluate_runner(runner: Runner, data: Any, *, class_names: Sequence[str], batch_size: int = 64, workers: int = 0,
+                    split: str = "", progress: Progress | None = None) -> EvalResult:
+    """Top-1/top-5/per-class accuracy of ``runner`` on ``data``.
+
+    ``data`` is a LabelledSet, a Dataset of ``(x, y)`` (read through a DataLoader)
+    or an iterable of ``(x, y[, skipped])`` batches. Inputs of shape
+    (N, 10, 3, S, S) are scored as ten crops (softmax averaged).
+    """
     scorer = Scorer(class_names)
     ten_crop = False
-    for batch in _iterate(batches(data, batch_size=batch_size, workers=workers)):
-        x, y = _split_batch(batch)
-        if x.numel() == 0:
+    for batch in _iterate(_batches(data, batch_size=batch_size, workers=workers)):
+        x, y = np.asarray(batch[0], dtype=np.float32), np.asarray(batch[1])
+        if x.size == 0:
             continue
-        ten_crop = x.dim() == 5
-        scorer.add(score_batch(x), y.numpy())
+        ten_crop = x.ndim == 5
+        crops = x.shape[1] if ten_crop else 1
+        flat = x.reshape(-1, *x.shape[-3:])
+        scorer.add(crops_to_scores(logits(runner, flat, chunk=len(flat)), crops), y)
         if progress is not None:
             progress(len(y))
     return scorer.result(ten_crop=ten_crop, split=split)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, data: Any, *, class_names: Sequence[str], device: str | torch.device = "cpu",
-             batch_size: int = 64, workers: int = 0, split: str = "", progress: Callable[[int], None] | None = None) -> EvalResult:
-    """Top-1/top-5/per-class accuracy of a PyTorch ``model`` on a Dataset or DataLoader of (x, y).
+def evaluate(model, data: Any, *, class_names: Sequence[str], device: Any = "cpu", batch_size: int = 64,
+             workers: int = 0, split: str = "", progress: Progress | None = None) -> EvalResult:
+    """``evaluate_runner`` for an in-memory PyTorch model (the training loop's validation), on ``device``."""
+    from alexnet_deploy.runtimes.registry import open_runner
 
-    Items of shape (10, 3, S, S) are scored as ten crops (softmax averaged). The
-    model is put in eval mode and left there.
-    """
-    model.eval()
-    device = torch.device(device)
-
-    def score(x: torch.Tensor) -> np.ndarray:
-        crops = x.shape[1] if x.dim() == 5 else 1
-        flat = x.reshape(-1, *x.shape[-3:]).to(device, non_blocking=True)
-        return crops_to_scores(model(flat).float().cpu(), crops)
-
-    return run_scores(score, data, class_names=class_names, batch_size=batch_size, workers=workers, split=split, progress=progress)
-
-
-def evaluate_callable(fn: BatchFn, data: Any, *, class_names: Sequence[str], batch_size: int = 64, workers: int = 0,
-                      split: str = "", progress: Callable[[int], None] | None = None) -> EvalResult:
-    """The same as ``evaluate`` for any callable mapping a float32 (N, 3, S, S) array to (N, C) logits."""
-
-    def score(x: torch.Tensor) -> np.ndarray:
-        crops = x.shape[1] if x.dim() == 5 else 1
-        flat = np.ascontiguousarray(x.reshape(-1, *x.shape[-3:]).numpy().astype(np.float32))
-        return crops_to_scores(np.asarray(fn(flat)), crops)
-
-    return run_scores(score, data, class_names=class_names, batch_size=batch_size, workers=workers, split=split, progress=progress)
+    device = str(device)
+    backend = "torch-cuda" if device.startswith("cuda") else "torch-cpu"
+    with open_runner(backend, model, device=device) as runner:
+        return evaluate_runner(runner, data, class_names=class_names, batch_size=batch_size, workers=workers,
+                               split=split, progress=progress)
 
 
 def eval_dataset(root: str | os.PathLike, *, input_size: int, resize: int, mean: Sequence[float], std: Sequence[float],
-                 ten_crop: bool = False) -> ImageFolderDataset:
+                 ten_crop: bool = False):
     """An ImageFolderDataset preprocessed for testing (centre crop, or the ten crops)."""
+    from alexnet_deploy.data import augment
+    from alexnet_deploy.data.datasets import ImageFolderDataset
+    from alexnet_deploy.data.images import eval_transform
+
     geometry = dict(input_size=input_size, resize=resize, mean=mean, std=std)
     transform = functools.partial(augment.ten_crop, **geometry) if ten_crop else eval_transform(**geometry)
     return ImageFolderDataset(root, transform)
@@ -200,20 +177,30 @@ def eval_dataset(root: str | os.PathLike, *, input_size: int, resize: int, mean:
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, *, split: str = "val",
                         ten_crop: bool = False, batch_size: int = 64, workers: int = 0, device: str = "auto",
-                        progress: Callable[[int], None] | None = None) -> EvalResult:
-    """Load a checkpoint and score it on ``data_dir/split`` with the preprocessing its metadata records."""
+                        progress: Progress | None = None) -> EvalResult:
+    """Load a checkpoint and score it on ``--data`` (a dataset root's ``split``, or a folder of class folders)."""
     from alexnet_deploy.artifacts.checkpoint import load_checkpoint
-    from alexnet_deploy.train.distributed import DistEnv, pick_device
+    from alexnet_deploy.core.device import pick_device
+    from alexnet_deploy.data.labelled import split_folder
 
     ckpt = load_checkpoint(checkpoint)
-    root = Path(data_dir) / split if split else Path(data_dir)
-    dataset = eval_dataset(root, input_size=ckpt.input_size, resize=ckpt.resize, mean=ckpt.mean, std=ckpt.std, ten_crop=ten_crop)
+    root = split_folder(data_dir, split=split)
+    dataset = eval_dataset(root, input_size=ckpt.input_size, resize=ckpt.resize, mean=ckpt.mean, std=ckpt.std,
+                           ten_crop=ten_crop)
     if dataset.classes != list(ckpt.class_names):
         raise DataError(
             f"The classes of {root} ({', '.join(dataset.classes[:5])}{', ...' if len(dataset.classes) > 5 else ''}) "
             f"are not the {ckpt.num_classes} classes the checkpoint was trained on; evaluate it on matching data."
         )
-    dev = pick_device(device, DistEnv())
-    model = ckpt.build_model().to(dev)
-    return evaluate(model, dataset, class_names=ckpt.class_names, device=dev, batch_size=batch_size, workers=workers,
-                    split=split, progress=progress)
+    model = ckpt.build_model()
+    result = evaluate(model, dataset, class_names=ckpt.class_names, device=pick_device(device), batch_size=batch_size,
+                      workers=workers, split=root.name, progress=progress)
+    result.source = str(root)
+    return result
+
+
+def top1_percent(runner: Runner, data: LabelledSet, *, class_names: Sequence[str], batch_size: int = 32) -> float:
+    """Top-1 in percent of ``runner`` on a LabelledSet (0 for an empty one)."""
+    if not len(data):
+        return 0.0
+    return evaluate_runner(runner, data, class_names=class_names, batch_size=batch_size).top1_percent

@@ -12,6 +12,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from alexnet_deploy.cli import main
 from alexnet_deploy.errors import InputError
+from alexnet_deploy.runtimes.ort import open_session
+from alexnet_deploy.runtimes.registry import open_runner
 from alexnet_deploy.artifacts.onnx_meta import (
     IR_VERSION,
     ModelMeta,
@@ -19,7 +21,6 @@ from alexnet_deploy.artifacts.onnx_meta import (
     describe_onnx,
     exporter_versions,
     load_onnx,
-    ort_session,
     read_meta,
     write_meta,
 )
@@ -118,7 +119,7 @@ def test_info_shows_hand_made_external_data_model(tmp_path):
     write_meta(model, META)
     onnx.save_model(model, tmp_path / "ok.onnx")
     assert check_external_data_paths(tmp_path / "ok.onnx") == [(tmp_path / "w.bin").resolve()]
-    session = ort_session(tmp_path / "ok.onnx")
+    session = open_session(tmp_path / "ok.onnx")
     out = session.run(None, {"input": np.zeros((1, 3), np.float32)})[0]
     np.testing.assert_array_equal(out[0], weight)
     info = describe_onnx(tmp_path / "ok.onnx")
@@ -153,7 +154,9 @@ def test_escaping_external_data_is_refused_by_every_loader(tmp_path, location, w
     with pytest.raises(InputError, match=why):
         load_onnx(path)
     with pytest.raises(InputError, match=why):
-        ort_session(path)
+        open_session(path)
+    with pytest.raises(InputError, match=why):
+        open_runner("ort-cpu", path)
     with pytest.raises(InputError, match=why):
         describe_onnx(path)
     result = CliRunner().invoke(main, ["convert", str(path)])

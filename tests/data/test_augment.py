@@ -70,8 +70,8 @@ def test_pca_perturbation_has_the_expected_spread():
 
 def test_pca_json_round_trip_and_shape_checks():
     pca = PCAColor(eigvals=np.array([0.3, 0.2, 0.1]), eigvecs=np.eye(3), sigma=0.05)
-    data = json.loads(json.dumps(pca.to_json()))
-    assert PCAColor.from_json(data) == pca and PCAColor.from_json(data).sigma == 0.05
+    data = json.loads(json.dumps(pca.to_dict()))
+    assert PCAColor.from_dict(data) == pca and PCAColor.from_dict(data).sigma == 0.05
     with pytest.raises(ValueError):
         PCAColor(eigvals=(1.0, 2.0), eigvecs=np.eye(3))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +113,9 @@ def test_cli_check(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2 classes, 6 images, 0 unreadable." in result.output
     (tmp_path / "b_cats" / "bad.png").write_bytes(b"\x89PNG not really")
-    result = CliRunner().invoke(main, ["data", "check", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "bad.png" in result.output and "1 of 7 images" in result.output
+    result = CliRunner().invoke(main, ["data", "check", str(tmp_path), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 1  # a check that ran and failed, not a user error
+    assert "Check failed: readable images: 1 of 7 cannot be read" in result.output and "bad.png" in result.output
+    assert json.loads((tmp_path / "r.json").read_text())["unreadable"] == [str(tmp_path / "b_cats" / "bad.png")]
     result = CliRunner().invoke(main, ["data", "check", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "does not exist" in result.output

@@ -59,7 +59,7 @@ def test_tree_layout_and_dataset_json(tmp_path):
     img = Image.open(root / "train" / "circle" / "circle_00000.png")
     assert img.mode == "RGB" and img.size == (256, 256)
     stored = json.loads((root / "dataset.json").read_text())
-    assert synth_tree.SynthInfo.from_json(stored) == info
+    assert synth_tree.SynthInfo.from_dict(stored) == info
     assert stored["counts"] == {"train": 2, "val": 1, "calib": 1} and stored["seed"] == 7
     assert stored["total"] == 12 and stored["generator_version"] == synth.GENERATOR_VERSION
     assert synth_tree.read_info(root) == info

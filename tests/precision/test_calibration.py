@@ -12,82 +12,17 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
+from alexnet_deploy.data.images import preprocess_files
+from alexnet_deploy.errors import DataError, InputError
 from alexnet_deploy.precision.calibration import (
     CacheWarning,
     ImageCalibrationReader,
     RangeCache,
     cache_key,
     calibrate,
-    evenly_spaced,
     find_calibration_set,
 )
-from alexnet_deploy.data.images import preprocess_files
-from alexnet_deploy.errors import DataError, InputError
-from alexnet_deploy.artifacts.onnx_meta import IR_VERSION, ModelMeta, write_meta
-
-SIZE = 32
-PRE = {"input_size": SIZE, "resize": 36, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
-
-
-def write_images(folder: Path, count: int, *, seed: int = 0, size=(48, 40)) -> list[Path]:
-    """Real PNG files: smooth colour fields with a bright rectangle."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(count):
-        h, w = size[1], size[0]
-        img = (rng.uniform(0, 255, (1, 1, 3)) * np.linspace(0.2, 1, w)[None, :, None]).repeat(h, 0)
-        y, x = rng.integers(0, h // 2), rng.integers(0, w // 2)
-        img[y : y + h // 3, x : x + w // 3] = rng.uniform(0, 255, 3)
-        path = folder / f"img_{i:03d}.png"
-        Image.fromarray(img.astype(np.uint8)).save(path)
-        paths.append(path)
-    return paths
-
-
-def tiny_model(path: Path, *, classes: int = 4, seed: int = 0) -> Path:
-    """Conv-ReLU-LRN-Pool-Conv-ReLU-Pool-Gemm-ReLU-Gemm on 3x32x32 with metadata, made with onnx.helper."""
-    rng = np.random.default_rng(seed)
-
-    def w(name, *shape):
-        fan_in = int(np.prod(shape[1:]))
-        return numpy_helper.from_array(rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32), name)
-
-    def b(name, n):
-        return numpy_helper.from_array(rng.normal(0, 0.1, n).astype(np.float32), name)
-
-    nodes = [
-        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-        helper.make_node("LRN", ["r1"], ["n1"], name="lrn1", size=3, alpha=5e-4, beta=0.75, bias=2.0),
-        helper.make_node("MaxPool", ["n1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
-        helper.make_node("MaxPool", ["r2"], ["p2"], name="pool2", kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Flatten", ["p2"], ["f"], name="flatten"),
-        helper.make_node("Gemm", ["f", "w3", "b3"], ["g1"], name="fc1", transB=1),
-        helper.make_node("Relu", ["g1"], ["r3"], name="relu3"),
-        helper.make_node("Gemm", ["r3", "w4", "b4"], ["logits"], name="fc2", transB=1),
-    ]
-    inits = [w("w1", 8, 3, 3, 3), b("b1", 8), w("w2", 8, 8, 3, 3), b("b2", 8), w("w3", 16, 512), b("b3", 16),
-             w("w4", classes, 16), b("b4", classes)]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])], inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    write_meta(model, ModelMeta(arch="tiny", class_names=tuple(f"c{i}" for i in range(classes)), **PRE))
-    onnx.save(model, str(path))
-    return path
-
-
-def test_evenly_spaced_is_deterministic_distinct_and_spread():
-    picks = evenly_spaced(1000, 10)
-    assert picks == evenly_spaced(1000, 10) == sorted(set(picks))
-    assert picks[0] == 0 and picks[-1] >= 900
-    assert evenly_spaced(5, 10) == [0, 1, 2, 3, 4]
+from tests.builders import PRE, SIZE, tiny_model, write_images
 
 
 def test_flat_folder_and_class_tree_subset(tmp_path):

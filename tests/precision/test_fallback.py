@@ -10,21 +10,16 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from alexnet_deploy.precision.calibration import ImageCalibrationReader, calibrate, find_calibration_set
+from alexnet_deploy.artifacts.onnx_meta import read_meta
 from alexnet_deploy.cli import main
 from alexnet_deploy.data.images import preprocess_files
+from alexnet_deploy.data.labelled import load_labelled_split
 from alexnet_deploy.errors import DataError, InputError
-from alexnet_deploy.precision.fallback import (
-    FallbackResult,
-    LayerTrial,
-    check_max_drop,
-    load_labelled_split,
-    search_fallback,
-    top1,
-)
-from alexnet_deploy.artifacts.onnx_meta import read_meta
+from alexnet_deploy.precision.calibration import ImageCalibrationReader, calibrate, find_calibration_set
+from alexnet_deploy.precision.fallback import FallbackResult, LayerTrial, check_max_drop, search_fallback
+from alexnet_deploy.precision.measure import top1
 from alexnet_deploy.precision.quantize import quantizable_nodes, quantize_from_ranges
-from tests.precision.test_calibration import PRE, tiny_model, write_images
+from tests.builders import PRE, tiny_model, write_images
 
 DAMAGED_TENSOR, DAMAGED_NODE = "f", "fc1"  # fc1's input
 
@@ -59,6 +54,8 @@ def test_max_drop_needs_data_and_a_non_negative_budget():
     check_max_drop(0.0, has_data=True)
     with pytest.raises(InputError, match="--max-drop needs --data"):
         check_max_drop(1.0, has_data=False)
+    with pytest.raises(InputError, match="--max-fp32-layers only applies with --max-drop"):
+        check_max_drop(None, has_data=True, max_layers=1)
     for bad in (-0.5, float("nan")):
         with pytest.raises(InputError, match="zero or more percentage points"):
             check_max_drop(bad, has_data=True)
@@ -76,19 +73,20 @@ def test_result_round_trips_through_json():
                             ranking=[LayerTrial("fc1", 89.5, 19.5), LayerTrial("conv1", 71.0, 1.0)],
                             excluded=["fc1"], final_top1=89.5)
     again = FallbackResult.from_json(result.to_json())
-    assert again == result and bool(again)
+    assert again == result and bool(again) and isinstance(again.ranking[0], LayerTrial)
 
 
 def test_damaged_layer_is_found_and_only_it_goes_back_to_fp32(setup):
     root, model = setup
-    val = load_labelled_split(root / "data", class_names=read_meta(model).class_names, **PRE)
-    assert top1(model, val) == 100.0  # labels are the FP32 model's answers
+    names = read_meta(model).class_names
+    val = load_labelled_split(root / "data", class_names=names, **PRE)
+    assert top1(model, val, names) == 100.0  # labels are the FP32 model's answers
     calib = find_calibration_set(root / "calib", num_images=16, min_images=1, input_size=PRE["input_size"])
     ranges = damage(calibrate(model, ImageCalibrationReader(calib, **PRE), method="minmax",
                               op_types=("Conv", "Gemm")))
 
     def top1_excluding(nodes):
-        return top1(quantize_from_ranges(model, ranges, exclude=nodes).SerializeToString(), val)
+        return top1(quantize_from_ranges(model, ranges, exclude=nodes).SerializeToString(), val, names)
 
     int8 = top1_excluding([])
     assert int8 < 90.0
@@ -99,6 +97,9 @@ def test_damaged_layer_is_found_and_only_it_goes_back_to_fp32(setup):
     assert [t.node for t in result.ranking][0] == DAMAGED_NODE
     assert result.ranking[0].recovered_pp > 10.0
     assert result.excluded == [DAMAGED_NODE] and result and result.final_drop <= 10.0
+    capped = search_fallback(candidates=candidates, top1_excluding=top1_excluding, fp32_top1=100.0,
+                             int8_top1=int8, max_drop=10.0, max_layers=0)
+    assert not capped and capped.excluded == [] and "INT8 top-1 drop" in capped.failures()[0]
 
 
 def test_cli_reports_and_records_the_fallback(setup, tmp_path):
@@ -106,9 +107,17 @@ def test_cli_reports_and_records_the_fallback(setup, tmp_path):
     cache = tmp_path / "cache"
     args = ["quantize", "--onnx", str(model), "--calib", str(root / "calib"), "--min-images", "8",
             "--cache-dir", str(cache), "--data", str(root / "data")]
-    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain.int8.onnx")])
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain.int8.onnx"), "--json",
+                                      str(tmp_path / "root.json")])
     assert first.exit_code == 0, first.output
     assert "Calibrated on 16 images" in first.output and "int8" in first.output
+    # --data as the folder of class folders itself measures on the same images as the dataset root.
+    args_split = [a if a != str(root / "data") else str(root / "data" / "val") for a in args]
+    split = CliRunner().invoke(main, [*args_split, "--out", str(tmp_path / "split.int8.onnx"), "--json",
+                                      str(tmp_path / "split.json")])
+    assert split.exit_code == 0, split.output
+    by_root, by_split = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("root", "split"))
+    assert by_root["top1"] == by_split["top1"] and by_root["eval_images"] == by_split["eval_images"] == 24
     # Damage the cached range of fc1's input: the next build reuses it, drops, and must fall back.
     (cache_file,) = cache.iterdir()
     raw = json.loads(cache_file.read_text())
@@ -135,3 +144,24 @@ def test_labelled_split_refuses_unknown_class_folders(tmp_path):
     write_images(tmp_path / "val" / "zebra", 1)
     with pytest.raises(DataError, match=r"must hold one folder per class named like the model's classes .*zebra"):
         load_labelled_split(tmp_path, class_names=("c0", "c1"), **PRE)
+
+
+def test_cli_budget_that_cannot_be_met_fails_the_check_and_writes_no_model(setup, tmp_path):
+    """A damaged range and --max-fp32-layers 0: the drop cannot be mended, exit code 1 names the check."""
+    root, model = setup
+    cache = tmp_path / "cache"
+    args = ["quantize", "--onnx", str(model), "--calib", str(root / "calib"), "--min-images", "8",
+            "--cache-dir", str(cache), "--data", str(root / "data" / "val")]
+    assert CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first.int8.onnx")]).exit_code == 0
+    (cache_file,) = cache.iterdir()
+    raw = json.loads(cache_file.read_text())
+    for end, value in (("lowest", -1e6), ("highest", 1e6)):
+        raw["ranges"]["data"][DAMAGED_TENSOR][end] = value
+    cache_file.write_text(json.dumps(raw))
+    out, report = tmp_path / "capped.int8.onnx", tmp_path / "capped.json"
+    result = CliRunner().invoke(main, [*args, "--out", str(out), "--max-drop", "10", "--max-fp32-layers", "0",
+                                       "--json", str(report)])
+    assert result.exit_code == 1, result.output
+    assert "Check failed: INT8 top-1 drop:" in result.output and "> --max-drop 10 pp" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+    assert json.loads(report.read_text())["written"] is False

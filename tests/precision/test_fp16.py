@@ -15,9 +15,10 @@ from alexnet_deploy.model import zoo as models
 from alexnet_deploy.artifacts.checkpoint import make_checkpoint, save_checkpoint
 from alexnet_deploy.cli import main
 from alexnet_deploy.errors import InputError
-from alexnet_deploy.export.parity import parity_batch
+from alexnet_deploy.data.samples import image_batch
 from alexnet_deploy.precision.fp16 import FP16_MAX, Fp16Result, activation_peaks, convert_fp16
-from alexnet_deploy.artifacts.onnx_meta import ort_session, read_meta
+from alexnet_deploy.artifacts.onnx_meta import read_meta
+from alexnet_deploy.runtimes.ort import open_session
 
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 
@@ -30,7 +31,8 @@ def exported(tmp_path_factory):
     ckpt = folder / "paper.pt"
     save_checkpoint(ckpt, make_checkpoint(models.build("paper", num_classes=10), arch="paper"))
     out = folder / "models" / "alexnet.onnx"
-    args = ["export", "--checkpoint", str(ckpt), "--out", str(out), "--fp16", "--parity-images", "4"]
+    args = ["export", "--checkpoint", str(ckpt), "--out", str(out), "--fp16", "--parity-images", "4",
+            "--json", str(folder / "export.json")]
     result = CliRunner().invoke(main, args)
     return result, out, out.with_name("alexnet.fp16.onnx")
 
@@ -60,6 +62,15 @@ def test_export_fp16_writes_both_models_and_keeps_lrn_fp32(exported):
     assert fp16.stat().st_size < 0.55 * fp32.stat().st_size
 
 
+def test_export_json_records_both_results(exported):
+    from alexnet_deploy.commands.results import ExportRun
+
+    _, fp32, fp16 = exported
+    run = ExportRun.from_json((fp32.parent.parent / "export.json").read_text())
+    assert run and run.export.out == str(fp32) and run.fp16.out == str(fp16)
+    assert run.export.parity.images == 4 and run.fp16.parity.images == 4 and run.fp16.written
+
+
 def test_fp16_metadata_records_precision_and_kept_nodes(exported):
     _, fp32, fp16 = exported
     meta, base = read_meta(fp16), read_meta(fp32)
@@ -75,11 +86,11 @@ def test_fp16_metadata_records_precision_and_kept_nodes(exported):
 
 def test_fp16_runs_in_onnxruntime_with_fp32_io_and_agrees(exported):
     _, fp32, fp16 = exported
-    images, _ = parity_batch(read_meta(fp32), data_dir=None, count=3)
-    session = ort_session(fp16)
+    images, _ = image_batch(read_meta(fp32), data_dir=None, count=3)
+    session = open_session(fp16)
     assert session.get_inputs()[0].type == "tensor(float)" and session.get_outputs()[0].type == "tensor(float)"
     got = session.run(None, {"input": images})[0]
-    want = ort_session(fp32).run(None, {"input": images})[0]
+    want = open_session(fp32).run(None, {"input": images})[0]
     assert got.dtype == np.float32 and np.isfinite(got).all()
     assert (got.argmax(1) == want.argmax(1)).all()
     np.testing.assert_allclose(got, want, atol=1e-2 * np.abs(want).max())
@@ -93,7 +104,7 @@ def test_nodes_whose_activations_near_the_limit_stay_fp32(exported, tmp_path):
     rng = np.random.default_rng(3)
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (256, 280, 3), dtype=np.uint8)).save(data / f"{i}.jpg")
-    images, _ = parity_batch(read_meta(fp32), data_dir=data, count=3)
+    images, _ = image_batch(read_meta(fp32), data_dir=data, count=3)
     peaks = activation_peaks(fp32, images)
     model = onnx.load(str(fp32), load_external_data=False)
     weights = {i.name for i in model.graph.initializer}

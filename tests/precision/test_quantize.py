@@ -16,12 +16,12 @@ from onnxruntime.quantization import CalibrationMethod
 from onnxruntime.quantization.calibrate import TensorsData
 
 from alexnet_deploy.model import zoo as models
+from tests.builders import he_init, write_scenes
 from alexnet_deploy.artifacts.checkpoint import make_checkpoint
 from alexnet_deploy.cli import main
 from alexnet_deploy.data.images import preprocess_files
 from alexnet_deploy.errors import DataError
 from alexnet_deploy.export.exporter import export_onnx
-from alexnet_deploy.export.parity import draw_image
 from alexnet_deploy.artifacts.onnx_meta import IR_VERSION, read_meta
 from alexnet_deploy.precision.qdq import keep_lrn_outside_qdq, qdq_problems
 from alexnet_deploy.precision.quantize import (
@@ -41,18 +41,11 @@ def paper(tmp_path_factory):
     """A 10-class paper AlexNet exported to ONNX, 16 calibration PNGs, and its INT8 model."""
     root = tmp_path_factory.mktemp("int8")
     torch.manual_seed(2)
-    model = models.build("paper", num_classes=10)
-    # He init instead of the paper's N(0, 0.01): logits that differ between images (seed 2: three classes).
-    for module in model.modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(module.bias)
+    model = he_init(models.build("paper", num_classes=10))
     fp32 = root / "alexnet.onnx"
     export_onnx(make_checkpoint(model.eval(), arch="paper"), fp32)
     calib = root / "calib"
-    calib.mkdir()
-    for i in range(16):
-        draw_image(calib / f"{i:02d}.png", seed=i)
+    write_scenes(calib, 16)
     events = []
     result = build_int8(fp32, calib, root / "alexnet.int8.onnx", config=CONFIG, cache_dir=root / "cache",
                         progress=lambda *event: events.append(event))
@@ -133,7 +126,7 @@ def test_cache_hit_skips_calibration_and_a_changed_image_recalibrates(paper, tmp
     assert (tmp_path / "again.onnx").read_bytes() == Path(first.out).read_bytes()
     changed = tmp_path / "calib"
     shutil.copytree(paper["calib"], changed)
-    draw_image(changed / "05.png", seed=99)
+    write_scenes(changed, 1, first=5, seed=8)  # overwrites 05.png with another scene
     events.clear()
     third = build_int8(paper["fp32"], changed, tmp_path / "third.onnx", config=CONFIG,
                        cache_dir=paper["root"] / "cache", progress=lambda *e: events.append(e))
@@ -152,7 +145,7 @@ def test_failures_leave_nothing_at_out(paper, tmp_path):
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
     # A val split the model's classes do not name is refused (before any slow work), leaving nothing.
     (tmp_path / "data" / "val" / "zebra").mkdir(parents=True)
-    draw_image(tmp_path / "data" / "val" / "zebra" / "z.png", seed=1)
+    write_scenes(tmp_path / "data" / "val" / "zebra", 1)
     with pytest.raises(DataError, match="named like the model's classes"):
         build_int8(paper["fp32"], paper["calib"], out, config=CONFIG, cache_dir=paper["root"] / "cache",
                    data_dir=tmp_path / "data")

@@ -14,17 +14,7 @@ from PIL import Image
 from alexnet_deploy.artifacts.checkpoint import load_checkpoint
 from alexnet_deploy.train.distributed import DistEnv, detect, shard, weights_hash
 from alexnet_deploy.errors import InputError
-
-
-def make_tree(root: Path, *, classes: int = 3, train: int = 6, val: int = 3) -> Path:
-    rng = np.random.default_rng(2)
-    for split, n in (("train", train), ("val", val)):
-        for c in range(classes):
-            folder = root / split / f"c{c}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (72, 72, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return root
+from tests.builders import make_tree
 
 
 def test_detect_reads_torchrun_variables():
@@ -44,7 +34,7 @@ def test_shards_cover_every_item_once():
 
 @pytest.mark.slow
 def test_two_process_gloo_run_ends_with_identical_weights_on_both_ranks(tmp_path):
-    data = make_tree(tmp_path / "data")
+    data = make_tree(tmp_path / "data", val=3)
     out = tmp_path / "ddp.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("WORLD_SIZE", None), env.pop("RANK", None), env.pop("LOCAL_RANK", None)

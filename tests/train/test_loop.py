@@ -16,23 +16,9 @@ from alexnet_deploy.errors import CheckpointError, InputError
 from alexnet_deploy.model.zoo import build
 from alexnet_deploy.train.recipes import FAST, PAPER, PlateauState, Recipe, get_recipe
 from alexnet_deploy.train.loop import TrainConfig, last_path, train
+from tests.builders import make_tree
 
-COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220), (200, 200, 40)]
 TINY = dict(input_size=67, resize=72, batch_size=8, workers=0, pca_max_images=10)
-
-
-def make_tree(root: Path, *, classes: int = 3, train: int = 6, val: int = 2, size: int = 80, seed: int = 0) -> Path:
-    """root/{train,val}/c<k>/<i>.png: class-coloured noise images."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", train), ("val", val)):
-        for c in range(classes):
-            folder = root / split / f"c{c}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                base = np.array(COLOURS[c % len(COLOURS)], dtype=np.int16) // 2
-                pixels = (rng.integers(0, 100, (size, size, 3)) + base).clip(0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.png")
-    return root
 
 
 def tiny_recipe(**changes) -> Recipe:

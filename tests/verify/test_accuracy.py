@@ -16,29 +16,28 @@ from alexnet_deploy.artifacts.checkpoint import make_checkpoint, save_checkpoint
 from alexnet_deploy.cli import main
 from alexnet_deploy.data.images import load_rgb, preprocess_files
 from alexnet_deploy.errors import DataError
-from alexnet_deploy.verify.accuracy import EvalResult, Scorer, crops_to_scores, eval_dataset, evaluate, evaluate_callable, evaluate_checkpoint
+from alexnet_deploy.verify.accuracy import (
+    EvalResult,
+    Scorer,
+    crops_to_scores,
+    eval_dataset,
+    evaluate,
+    evaluate_checkpoint,
+    evaluate_runner,
+)
 from alexnet_deploy.model.zoo import build
 from alexnet_deploy.train.recipes import reinit_kaiming
+from tests.builders import make_split
 
 CLASSES = 7  # more than 5, so top-5 differs from "always right"
 SIZE, RESIZE = 67, 72
-
-
-def make_split(root: Path, *, per_class: int = 2, size: int = 80) -> Path:
-    rng = np.random.default_rng(1)
-    for c in range(CLASSES):
-        folder = root / f"k{c}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (size, size + 6 * i, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A checkpoint of a randomly initialised paper net (He init so the logits differ) and a val split."""
     root = tmp_path_factory.mktemp("eval")
-    make_split(root / "data" / "val", per_class=1)
+    make_split(root / "data" / "val", classes=CLASSES, per_class=1)
     torch.manual_seed(0)
     model = reinit_kaiming(build("paper", num_classes=CLASSES)).eval()
     names = [f"k{c}" for c in range(CLASSES)]
@@ -68,7 +67,7 @@ def test_scorer_matches_a_hand_count():
     assert result.topk == 3 and result.top5 == 1.0  # fewer than 5 classes: top-k over all of them
     assert result.top1 == pytest.approx(0.25)
     assert [(r.correct, r.total) for r in result.per_class] == [(0, 1), (1, 2), (0, 1)]
-    assert EvalResult.from_json(json.loads(json.dumps(result.to_json()))) == result
+    assert EvalResult.from_json(result.to_json()) == result
 
 
 def test_evaluate_matches_hand_computation(tiny):
@@ -107,30 +106,30 @@ def test_ten_crop_averages_the_softmax_of_the_ten_crops(tiny):
 
 def test_crops_to_scores_is_the_mean_softmax_per_image():
     logits = torch.tensor([[1.0, 2.0], [3.0, 0.0], [0.0, 0.0], [5.0, 5.0]])
-    scores = crops_to_scores(logits, 2)
+    scores = crops_to_scores(logits.numpy(), 2)
     sm = torch.softmax(logits, 1).numpy()
     np.testing.assert_allclose(scores, [(sm[0] + sm[1]) / 2, (sm[2] + sm[3]) / 2], rtol=1e-6)
-    np.testing.assert_array_equal(crops_to_scores(logits, 1), logits.numpy())
+    np.testing.assert_array_equal(crops_to_scores(logits.numpy(), 1), logits.numpy())
 
 
-def test_a_batch_callable_scores_the_same_as_the_model(tiny):
+def test_every_runner_scores_through_the_same_path(tiny, tmp_path):
+    """The checkpoint on torch-cpu and its ONNX export on ort-cpu give the same accuracy on the same images."""
+    from alexnet_deploy.export.exporter import export_onnx
+    from alexnet_deploy.runtimes.registry import open_runner
+
     path, data, model, ckpt = tiny
     dataset = eval_dataset(data / "val", input_size=SIZE, resize=RESIZE, mean=ckpt.mean, std=ckpt.std)
-
-    def numpy_model(batch: np.ndarray) -> np.ndarray:
-        assert batch.dtype == np.float32 and batch.ndim == 4
-        with torch.no_grad():
-            return model(torch.from_numpy(batch)).numpy()
-
     a = evaluate(model, dataset, class_names=ckpt.class_names, batch_size=5)
-    b = evaluate_callable(numpy_model, dataset, class_names=ckpt.class_names, batch_size=5)
+    assert export_onnx(ckpt, tmp_path / "m.onnx", parity_images=2)
+    with open_runner("ort-cpu", tmp_path / "m.onnx") as runner:
+        b = evaluate_runner(runner, dataset, class_names=ckpt.class_names, batch_size=5)
     assert a == b
 
 
 @pytest.mark.slow
 def test_corrupt_eval_image_is_a_data_error_naming_the_file(tiny, tmp_path):
     path, data, model, ckpt = tiny
-    split = make_split(tmp_path / "val", per_class=1)
+    split = make_split(tmp_path / "val", classes=CLASSES, per_class=1)
     bad = split / "k3" / "zz-broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.raises(DataError, match="zz-broken.png"):
@@ -148,11 +147,16 @@ def test_eval_command_prints_the_table_and_writes_json(tiny, tmp_path):
                                        "--json", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "k6" in result.output and "top-1" in result.output
-    loaded = EvalResult.from_json(json.loads(out.read_text()))
+    loaded = EvalResult.from_json(out.read_text())
     assert not loaded.ten_crop and loaded.count == CLASSES and loaded.split == "val"
     dataset = eval_dataset(data / "val", input_size=SIZE, resize=RESIZE, mean=ckpt.mean, std=ckpt.std)
     direct = evaluate(model, dataset, class_names=ckpt.class_names)
     assert (loaded.top1, loaded.top5) == pytest.approx((direct.top1, direct.top5))
+    # --data is a dataset root (its val/ split) or the folder of class folders itself: the same images.
+    split = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--data", str(data / "val"),
+                                      "--json", str(tmp_path / "split.json"), "--device", "cpu"])
+    assert split.exit_code == 0, split.output
+    assert EvalResult.from_json((tmp_path / "split.json").read_text()) == loaded
 
 
 def test_classes_that_do_not_match_the_checkpoint_are_refused(tiny, tmp_path):

@@ -76,4 +76,5 @@ def test_registry_and_env_say_tensorrt_is_here_but_no_gpu(tmp_path):
     result = CliRunner().invoke(main, ["env"])
     assert result.exit_code == 0, result.output
     assert re.search(rf"tensorrt\s+{V}", result.output)
-    assert re.search(rf"backend trt\s+TensorRT {V} is installed but there is no usable NVIDIA GPU", result.output)
+    said = rf"\n  trt\s+unavailable: TensorRT {V} is installed but there is no usable NVIDIA GPU"
+    assert re.search(said, result.output), result.output
