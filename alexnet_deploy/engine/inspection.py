@@ -85,5 +85,6 @@ def int8_failure(summary: LayerSummary) -> str:
     if summary.runs("INT8"):
         return ""
     spread = ", ".join(f"{n} {p}" for p, n in summary.counts.items()) or "no layers reported"
-    return (f"int8 layers: 0 of {len(summary.layers)} engine layers run INT8 ({spread}); TensorRT ignored the "
-            f"Q/DQ nodes, so this would be a higher-precision engine under an INT8 name")
+    total = sum(summary.counts.values())
+    return (f"int8 layers: 0 of {total} engine layers run INT8 ({spread}); TensorRT ignored the Q/DQ nodes, so "
+            f"this would be a higher-precision engine under an INT8 name")
