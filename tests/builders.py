@@ -33,11 +33,8 @@ def write_images(folder: Path, count: int, *, seed: int = 0, size=(48, 40)) -> l
     return paths
 
 
-def tiny_model(path: Path, *, classes: int = 4, seed: int = 0, batch: int | str = "N") -> Path:
-    """Conv-ReLU-LRN-Pool-Conv-ReLU-Pool-Gemm-ReLU-Gemm on 3x32x32 with metadata, made with onnx.helper.
-
-    ``batch``: a symbolic batch dimension's name, or a fixed batch size.
-    """
+def tiny_model(path: Path, *, classes: int = 4, seed: int = 0) -> Path:
+    """Conv-ReLU-LRN-Pool-Conv-ReLU-Pool-Gemm-ReLU-Gemm on 3x32x32 with metadata, made with onnx.helper."""
     rng = np.random.default_rng(seed)
 
     def w(name, *shape):
@@ -63,8 +60,8 @@ def tiny_model(path: Path, *, classes: int = 4, seed: int = 0, batch: int | str 
     inits = [w("w1", 8, 3, 3, 3), b("b1", 8), w("w2", 8, 8, 3, 3), b("b2", 8), w("w3", 16, 512), b("b3", 16),
              w("w4", classes, 16), b("b4", classes)]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])], inits,
+        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])], inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = IR_VERSION

@@ -38,7 +38,8 @@ def render_config(model: TritonModel) -> str:
 def _tensors(field: str, tensors: list[TensorConfig]) -> str:
     blocks = []
     for tensor in tensors:
-        body = [f"    name: {_quote(tensor.name)}", f"    data_type: {tensor.data_type}", f"    dims: {_list(tensor.dims)}"]
+        body = [f"    name: {_quote(tensor.name)}", f"    data_type: {tensor.data_type}",
+                f"    dims: {_list(tensor.dims)}"]
         if tensor.label_filename:
             body.append(f"    label_filename: {_quote(tensor.label_filename)}")
         blocks.append("  {\n" + "\n".join(body) + "\n  }")

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alexnet_deploy.artifacts.engine_sidecar import engine_problem, read_sidecar, sidecar_path
 from alexnet_deploy.artifacts.onnx_meta import ModelMeta
 from alexnet_deploy.errors import InputError
-from alexnet_deploy.serve.spec import VERSION, ModelPlan, TensorConfig, TritonModel, TritonOptions, label_outputs, model_name
+from alexnet_deploy.serve.spec import (
+    VERSION, ModelPlan, TensorConfig, TritonModel, TritonOptions, label_outputs, model_name,
+)
 
 ENGINE_DATA_TYPE = "TYPE_FP32"
 
@@ -26,13 +29,12 @@ def plan_engine(path: Path, options: TritonOptions) -> ModelPlan:
     the full shapes; one from 1 to max lets Triton batch up to
     ``min(max, options.max_batch_size)``, preferring the batch it was tuned for.
     """
-    sidecars = _sidecar_module()
-    sidecar = sidecars.read_sidecar(path)
+    sidecar = read_sidecar(path)
     if sidecar is None:
-        raise InputError(f"{path} has no sidecar {sidecars.sidecar_path(path).name}, and without it its input and "
+        raise InputError(f"{path} has no sidecar {sidecar_path(path).name}, and without it its input and "
                          f"output shapes cannot be read without TensorRT; build engines with alexnet-deploy "
                          f"build-engine.")
-    problem = sidecars.engine_problem(path, sidecar)
+    problem = engine_problem(path, sidecar)
     if problem:
         raise InputError(f"The sidecar of {path} does not describe it ({problem}); rebuild the engine.")
     try:
@@ -80,12 +82,3 @@ def _profile(profile: dict, path: Path) -> tuple[list[int], list[int], list[int]
                          f"rebuild the engine with alexnet-deploy build-engine.")
     return shapes[0], shapes[1], shapes[2]
 
-
-def _sidecar_module():
-    # The sidecar module arrives with build-engine; engines cannot be described before it is there.
-    try:
-        from alexnet_deploy.artifacts import engine_sidecar
-    except ImportError:
-        raise InputError("This alexnet-deploy cannot read engine sidecars yet; serve the ONNX model instead, or "
-                         "upgrade to a version with build-engine.") from None
-    return engine_sidecar

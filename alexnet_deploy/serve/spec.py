@@ -80,7 +80,7 @@ class ModelPlan:
 
 
 def model_name(path: str | Path, *, suffix: str) -> str:
-    """``models/alexnet.int8.onnx`` -> ``alexnet_int8_onnx``: the file's stem, characters Triton takes, a backend tag."""
+    """``models/alexnet.int8.onnx`` -> ``alexnet_int8_onnx``: the stem in characters Triton takes, a backend tag."""
     stem = Path(path).name
     stem = stem[: -len(Path(stem).suffix)] if Path(stem).suffix else stem
     return f"{re.sub(r'[^A-Za-z0-9_]+', '_', stem).strip('_') or 'model'}_{suffix}"

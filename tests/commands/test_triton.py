@@ -52,8 +52,6 @@ def refusal(tmp_path, case):
     ("output is a file", "is a file; give a folder for the model repository"),
 ])
 def test_refusals_exit_2_with_one_sentence(tmp_path, case, message):
-    if case == "engine without sidecar":
-        pytest.importorskip("alexnet_deploy.artifacts.engine_sidecar")
     artifacts, out = refusal(tmp_path, case)
     result = run("--out", out, *artifacts)
     assert result.exit_code == 2, result.output

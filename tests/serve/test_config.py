@@ -27,7 +27,8 @@ def test_every_field_reaches_tritons_schema():
 
 def test_tensor_names_from_the_file_are_quoted_so_they_survive_parsing():
     odd = 'x"y\\z\nw'
-    text = render_config(model(inputs=[TensorConfig(odd, "TYPE_FP32", [3])], outputs=[TensorConfig("o", "TYPE_FP16", [2])]))
+    text = render_config(model(inputs=[TensorConfig(odd, "TYPE_FP32", [3])],
+                               outputs=[TensorConfig("o", "TYPE_FP16", [2])]))
     config = text_format.Parse(text, triton_schema().ModelConfig())
     assert config.input[0].name == odd
     assert config.output[0].data_type == triton_schema().TYPE_FP16

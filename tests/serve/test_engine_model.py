@@ -1,31 +1,28 @@
 """Engines are described by their sidecar alone: the plan bytes here are opaque, as Triton's host would see them."""
 
-import hashlib
+from dataclasses import replace
 
 import pytest
 from google.protobuf import text_format
 
+from alexnet_deploy.artifacts.engine_sidecar import write_sidecar
 from alexnet_deploy.errors import InputError
 from alexnet_deploy.serve.config import render_config
 from alexnet_deploy.serve.engine_model import plan_engine
 from alexnet_deploy.serve.spec import TritonOptions
-from tests.builders import PRE, triton_schema
-
-sidecars = pytest.importorskip("alexnet_deploy.artifacts.engine_sidecar")
+from tests.builders import TINY_CLASSES, engine_with_sidecar, triton_schema
 
 
-def engine(path, *, profile=((1, 3, 32, 32), (8, 3, 32, 32), (32, 3, 32, 32)), classes=4, outputs=("logits",),
-           precision="int8"):
-    """An engine file (bytes TensorRT would have written) with the sidecar build-engine writes beside it."""
-    plan = b"serialized TensorRT plan " + path.name.encode()
-    path.write_bytes(plan)
-    model = {"arch": "tiny", "class_names": [f"c{i}" for i in range(classes)], "precision": precision, **PRE}
-    sidecars.write_sidecar(path, sidecars.EngineSidecar(
-        key="k", engine_sha256=hashlib.sha256(plan).hexdigest(), engine_bytes=len(plan), tensorrt_version="10.3.0",
-        gpu_name="Orin", compute_capability="8.7", onnx="alexnet.int8.onnx", onnx_sha256="0" * 64,
-        precision=precision, options={}, model=model, input_name="input", output_names=list(outputs),
-        profile=dict(zip(("min", "opt", "max"), map(list, profile))),
-    ))
+def engine(path, *, profile=None, outputs=None):
+    """An engine whose sidecar says 1:8:32 at 3x16x16 (tests.builders), or the ``profile`` given."""
+    sidecar = engine_with_sidecar(path, precision="int8", payload=b"serialized plan of " + path.name.encode())
+    changes = {}
+    if profile is not None:
+        changes["profile"] = dict(zip(("min", "opt", "max"), map(list, profile)))
+    if outputs is not None:
+        changes["output_names"] = list(outputs)
+    if changes:
+        write_sidecar(path, replace(sidecar, **changes))
     return path
 
 
@@ -39,11 +36,12 @@ def test_a_profile_from_1_batches_up_to_its_max_preferring_its_opt(tmp_path):
     assert (config.name, config.platform, config.backend) == ("alexnet_int8_trt", "tensorrt_plan", "tensorrt")
     assert config.max_batch_size == 32
     assert list(config.dynamic_batching.preferred_batch_size) == [8]
-    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [("input", schema.TYPE_FP32, [3, 32, 32])]
-    assert [(o.name, list(o.dims), o.label_filename) for o in config.output] == [("logits", [4], "labels.txt")]
+    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [("input", schema.TYPE_FP32, [3, 16, 16])]
+    assert [(o.name, list(o.dims), o.label_filename) for o in config.output] == [("logits", [3], "labels.txt")]
     assert [(g.count, g.kind) for g in config.instance_group] == [(1, schema.ModelInstanceGroup.KIND_GPU)]
     assert plan.sources == {"1/model.plan": tmp_path / "alexnet.int8.engine"}
     assert "TensorRT 10.3.0" in plan.model.needs and "8.7" in plan.model.needs
+    assert plan.class_names == TINY_CLASSES and plan.model.precision == "int8"
 
 
 def test_the_batch_option_caps_an_engine_at_its_profile(tmp_path):
@@ -54,15 +52,15 @@ def test_the_batch_option_caps_an_engine_at_its_profile(tmp_path):
 
 
 def test_a_fixed_batch_engine_gets_max_batch_size_0_and_full_shapes(tmp_path):
-    fixed = ((4, 3, 32, 32),) * 3
+    fixed = ((4, 3, 16, 16),) * 3
     config = parsed(plan_engine(engine(tmp_path / "fixed.engine", profile=fixed), TritonOptions()).model)
     assert config.max_batch_size == 0
-    assert list(config.input[0].dims) == [4, 3, 32, 32] and list(config.output[0].dims) == [4, 4]
+    assert list(config.input[0].dims) == [4, 3, 16, 16] and list(config.output[0].dims) == [4, 3]
     assert not config.HasField("dynamic_batching")
 
 
 def test_a_profile_that_starts_above_1_is_refused(tmp_path):
-    path = engine(tmp_path / "big.engine", profile=((2, 3, 32, 32), (8, 3, 32, 32), (16, 3, 32, 32)))
+    path = engine(tmp_path / "big.engine", profile=((2, 3, 16, 16), (8, 3, 16, 16), (16, 3, 16, 16)))
     with pytest.raises(InputError, match="rebuild it with --batch 1:8:16"):
         plan_engine(path, TritonOptions())
 
@@ -78,3 +76,8 @@ def test_an_engine_its_sidecar_does_not_describe_is_refused(tmp_path):
     path.write_bytes(b"another plan of the same length as the first one!"[: path.stat().st_size])
     with pytest.raises(InputError, match="does not describe it"):
         plan_engine(path, TritonOptions())
+
+
+def test_an_engine_with_several_outputs_is_refused(tmp_path):
+    with pytest.raises(InputError, match="has 2 outputs"):
+        plan_engine(engine(tmp_path / "two.engine", outputs=("logits", "features")), TritonOptions())

@@ -11,7 +11,7 @@ from alexnet_deploy.serve.config import render_config
 from alexnet_deploy.serve.onnx_model import plan_onnx
 from alexnet_deploy.serve.spec import TritonOptions
 from alexnet_deploy.serve.triton import export_repository
-from tests.builders import PRE, tiny_model, triton_schema
+from tests.builders import PRE, tiny_model, tiny_onnx, triton_schema
 
 
 def parsed(model):
@@ -34,11 +34,11 @@ def test_dynamic_batch_lets_triton_batch_with_dims_from_the_file(tmp_path):
 
 @pytest.mark.parametrize("batch", [1, 4])
 def test_a_fixed_batch_gets_max_batch_size_0_and_full_shapes(tmp_path, batch):
-    plan = plan_onnx(tiny_model(tmp_path / "fixed.onnx", batch=batch), TritonOptions())
+    plan = plan_onnx(tiny_onnx(tmp_path / "fixed.onnx", batch=batch), TritonOptions())
     config = parsed(plan.model)
     assert config.max_batch_size == 0
-    assert list(config.input[0].dims) == [batch, 3, 32, 32]
-    assert list(config.output[0].dims) == [batch, 4]
+    assert list(config.input[0].dims) == [batch, 3, 16, 16]
+    assert list(config.output[0].dims) == [batch, 3]
     assert not config.HasField("dynamic_batching")
 
 

@@ -1,4 +1,3 @@
-import hashlib
 from pathlib import Path
 
 import onnx
@@ -9,7 +8,7 @@ from alexnet_deploy.errors import InputError
 from alexnet_deploy.serve.folder import MANIFEST
 from alexnet_deploy.serve.spec import TritonOptions
 from alexnet_deploy.serve.triton import TritonResult, export_repository
-from tests.builders import PRE, tiny_model, triton_schema
+from tests.builders import TINY_CLASSES, engine_with_sidecar, tiny_meta, tiny_model, tiny_onnx, triton_schema
 
 
 def configs(repo):
@@ -19,8 +18,8 @@ def configs(repo):
 
 
 def test_a_repository_of_dynamic_and_fixed_batch_models(tmp_path):
-    dynamic = tiny_model(tmp_path / "alexnet.onnx", classes=7)
-    fixed = tiny_model(tmp_path / "alexnet.b1.onnx", classes=7, batch=1)
+    dynamic = tiny_onnx(tmp_path / "alexnet.onnx")
+    fixed = tiny_onnx(tmp_path / "alexnet.b1.onnx", batch=1)
     result = export_repository([dynamic, fixed], tmp_path / "repo", options=TritonOptions(max_batch_size=8))
     repo = tmp_path / "repo"
     parsed = configs(repo)
@@ -29,7 +28,7 @@ def test_a_repository_of_dynamic_and_fixed_batch_models(tmp_path):
         assert config.name == name and config.platform == "onnxruntime_onnx"
         assert (repo / name / "1" / "model.onnx").read_bytes() == Path(result.model(name).artifact).read_bytes()
         labels = (repo / name / "labels.txt").read_text().splitlines()
-        assert labels == [f"c{i}" for i in range(7)] and len(labels) == config.output[0].dims[-1]
+        assert labels == list(TINY_CLASSES) and len(labels) == config.output[0].dims[-1]
     assert parsed["alexnet_onnx"].max_batch_size == 8 and parsed["alexnet_b1_onnx"].max_batch_size == 0
     assert TritonResult.from_json((repo / MANIFEST).read_text()) == result
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alexnet.b1.onnx", "alexnet.onnx", "repo"]
@@ -49,15 +48,9 @@ def test_a_folder_stands_for_its_models_and_a_second_export_replaces_the_first(t
 
 
 def test_an_engine_and_its_onnx_model_side_by_side(tmp_path):
-    sidecars = pytest.importorskip("alexnet_deploy.artifacts.engine_sidecar")
-    onnx_path = tiny_model(tmp_path / "alexnet.int8.onnx")
+    onnx_path = tiny_onnx(tmp_path / "alexnet.int8.onnx", meta=tiny_meta("int8"))
     engine = tmp_path / "alexnet.int8.engine"
-    engine.write_bytes(b"plan")
-    meta = {"arch": "tiny", "class_names": ["a", "b", "c", "d"], **PRE}
-    sidecars.write_sidecar(engine, sidecars.EngineSidecar(
-        key="k", engine_sha256=hashlib.sha256(b"plan").hexdigest(), engine_bytes=4, tensorrt_version="10.16.1.11",
-        gpu_name="H100", compute_capability="9.0", onnx=str(onnx_path), onnx_sha256="", precision="int8", options={},
-        model=meta, profile={"min": [1, 3, 32, 32], "opt": [8, 3, 32, 32], "max": [32, 3, 32, 32]}))
+    engine_with_sidecar(engine, precision="int8", payload=b"plan")
     export_repository([onnx_path, engine], tmp_path / "repo", options=TritonOptions(onnx_kind="cpu"))
     parsed = configs(tmp_path / "repo")
     assert {n: (c.platform, c.instance_group[0].kind) for n, c in parsed.items()} == {
@@ -65,7 +58,7 @@ def test_an_engine_and_its_onnx_model_side_by_side(tmp_path):
         "alexnet_int8_trt": ("tensorrt_plan", triton_schema().ModelInstanceGroup.KIND_GPU),
     }
     assert (tmp_path / "repo" / "alexnet_int8_trt" / "1" / "model.plan").read_bytes() == b"plan"
-    assert (tmp_path / "repo" / "alexnet_int8_trt" / "labels.txt").read_text() == "a\nb\nc\nd\n"
+    assert (tmp_path / "repo" / "alexnet_int8_trt" / "labels.txt").read_text() == "a\nb\nc\n"
 
 
 @pytest.mark.parametrize("case, message", [
