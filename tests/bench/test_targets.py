@@ -8,7 +8,7 @@ import pytest
 from alexnet_deploy.bench.targets import HashCache, describe_artifact, find_checkpoint
 from alexnet_deploy.core.fsutil import sha256_file
 from alexnet_deploy.errors import InputError
-from tests.builders import tiny_model
+from tests.builders import engine_with_sidecar, tiny_model
 
 
 def test_an_onnx_model_gives_size_batch_hash_and_metadata(tmp_path):
@@ -54,3 +54,11 @@ def test_the_checkpoint_is_found_by_hash_trying_the_likely_name_first(tmp_path):
     assert find_checkpoint(sha256_file(tmp_path / "other.pth"), [model], hashes=hashes) == tmp_path / "other.pth"
     assert find_checkpoint("0" * 64, [model], hashes=hashes) is None
     assert find_checkpoint("", [model], hashes=hashes) is None
+
+
+def test_an_engine_is_described_by_its_sidecar(tmp_path):
+    sidecar = engine_with_sidecar(tmp_path / "model.int8.engine", precision="int8")
+    info = describe_artifact(tmp_path / "model.int8.engine", hashes=HashCache())
+    assert (info.kind, info.precision, info.input_size) == ("engine", "int8", 16)
+    assert (info.min_batch, info.max_batch, info.fixed_batch) == (1, 32, None)
+    assert info.source_sha256 == "c" * 64 and info.meta["tensorrt"] == sidecar.tensorrt_version
