@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from alexnet_deploy.bench.results import BenchResult
 from alexnet_deploy.cli import main
 from alexnet_deploy.runtimes.registry import available
-from tests.builders import slowed_model, tiny_model
+from tests.builders import engine_with_sidecar, slowed_model, tiny_model
 
 QUICK = ["--warmup", "20ms", "--duration", "0.1", "--min-iterations", "20", "--threads", "1"]
 
@@ -67,6 +67,7 @@ REFUSALS = [
     (lambda m: [m["tiny"], "--backend", "tensorflow"], "Unknown backend 'tensorflow'; choose one of"),
     (lambda m: [m["pt"], "--backend", "ort-cpu"], "ort-cpu runs an ONNX model, not a PyTorch checkpoint"),
     (lambda m: [m["tiny"], "--backend", "torch-cpu"], "torch-cpu runs a PyTorch checkpoint, not an ONNX model"),
+    (lambda m: [m["tiny"], "--backend", "trt"], "trt runs a TensorRT engine, not an ONNX model"),
     (lambda m: [m["tiny"], "--batch", "0"], "not a batch size"),
     (lambda m: [m["tiny"], "--duration", "-1"], "--duration must be 0 s or more"),
     (lambda m: [m["tiny"], "--warmup", "later"], "--warmup takes a duration"),
@@ -95,6 +96,13 @@ def test_a_backend_not_installed_names_the_pip_line(models):
     result = _bench(models["tiny"], "--backend", "ort-cuda")
     assert result.exit_code == 2 and "ort-cuda cannot run here" in result.output
     assert "pip install 'alexnet-deploy[gpu]'" in result.output
+
+
+@pytest.mark.skipif(available()["trt"].ok, reason="TensorRT runs here")
+def test_an_engine_where_tensorrt_cannot_run_names_the_install_line(models, tmp_path):
+    engine_with_sidecar(tmp_path / "m.engine")
+    result = _bench(str(tmp_path / "m.engine"))
+    assert result.exit_code == 2 and "trt cannot run here" in result.output and "install: " in result.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")
