@@ -144,6 +144,8 @@ def make_plan(paths: list[str], *, config: BenchConfig, backends: list[str] | No
         get_backend(name)  # unknown names first, before any file is read
     if not paths:
         raise InputError("Give at least one artifact to benchmark (a checkpoint, an ONNX model or an engine).")
+    if checkpoint and artifact_kind(checkpoint) != CHECKPOINT:
+        raise InputError(f"--checkpoint takes a PyTorch checkpoint (.pt or .pth), not {checkpoint}.")
     paths = list(dict.fromkeys(paths))
     skipped: list[str] = []
     runs_on = {p: _backends_for_artifact(p, backends, skipped) for p in paths}
@@ -187,8 +189,6 @@ def _add_baselines(plan: Plan, *, config: BenchConfig, checkpoint: str | None, h
     have = {(r.artifact.sha256, r.device) for r in plan.runs if r.baseline}
     wanted: dict[tuple[str, str], tuple[ArtifactInfo, set[int]]] = {}
     given = describe_artifact(checkpoint, hashes=hashes) if checkpoint else None
-    if given is not None and given.kind != CHECKPOINT:
-        raise InputError(f"--checkpoint takes a PyTorch checkpoint (.pt or .pth), not {given.path}.")
     plan.given_baseline = given.sha256 if given is not None else ""
     found: dict[str, ArtifactInfo | None] = {a.sha256: a for a in plan.artifacts if a.kind == CHECKPOINT}
     for run in list(plan.runs):
