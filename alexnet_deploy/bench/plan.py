@@ -50,7 +50,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Variants:
-    """Extra runs some runners can make: fp16, CUDA graphs, channels-last (PyTorch on a GPU today)."""
+    """Extra runs some runners can make beside the plain one: fp16 and CUDA graphs (PyTorch on a GPU today) and
+    channels-last (PyTorch); each adds rows, so the table shows what it gains."""
 
     fp16: bool = False
     cuda_graphs: bool = False
@@ -73,7 +74,7 @@ def _variants(backend: Backend, params: frozenset[str], asked: Variants) -> list
     if asked.cuda_graphs and on_gpu and "cuda_graphs" in params:
         out += [(labels + ["cuda-graphs"], {**options, "cuda_graphs": True}) for labels, options in out]
     if asked.channels_last and "channels_last" in params:
-        out = [(labels + ["channels-last"], {**options, "channels_last": True}) for labels, options in out]
+        out += [(labels + ["channels-last"], {**options, "channels_last": True}) for labels, options in out]
     return [("+".join(labels), options) for labels, options in out]
 
 

@@ -51,7 +51,7 @@ def bench_group() -> None:
 @click.option("--cuda-graphs/--no-cuda-graphs", default=False, show_default=True,
               help="Also run checkpoints on a GPU through CUDA graphs.")
 @click.option("--channels-last/--no-channels-last", default=False, show_default=True,
-              help="Run PyTorch models in channels-last memory format.")
+              help="Also run checkpoints in channels-last memory format.")
 @click.option("--energy/--no-energy", default=True, show_default=True,
               help="Energy per image where NVML (GPU) or RAPL (CPU) reads; adds an idle baseline per row.")
 @click.option("--cv-warn", type=float, default=0.10, show_default=True,

@@ -163,7 +163,10 @@ def test_gpu_variants_expand_and_are_refused_where_nothing_takes_them(loose):
     assert [(label, options) for label, options in labels] == [
         ("", {}), ("", {"precision": "fp16"}), ("cuda-graphs", {"cuda_graphs": True}),
         ("cuda-graphs", {"precision": "fp16", "cuda_graphs": True})]
-    assert _variants(BACKENDS["torch-cpu"], runner_parameters(BACKENDS["torch-cpu"]), Variants(fp16=True)) == [("", {})]
+    torch_cpu = BACKENDS["torch-cpu"]
+    assert _variants(torch_cpu, runner_parameters(torch_cpu), Variants(fp16=True)) == [("", {})]
+    assert _variants(torch_cpu, runner_parameters(torch_cpu), Variants(channels_last=True)) == [
+        ("", {}), ("channels-last", {"channels_last": True})]
     with pytest.raises(InputError, match="--cuda-graphs applies to runners on a CUDA GPU"):
         make_plan([str(loose)], config=CONFIG, backends=["ort-cpu"], variants=Variants(cuda_graphs=True))
 
