@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from alexnet_deploy.bench.plots import write_plots
-from alexnet_deploy.bench.results import BenchResult
+from alexnet_deploy.bench.results import BenchResult, row_names
 from alexnet_deploy.bench.table import notes, offline_rows, right_aligned, table_rows
 from alexnet_deploy.core.fsutil import write_text_atomic
 
@@ -52,6 +52,12 @@ def markdown(result: BenchResult, *, plots: list[str] | None = None) -> str:
     out += _md_table(*table_rows(result)) + [""]
     if result.offline:
         out += ["## Offline: best throughput over the batch sweep", ""] + _md_table(*offline_rows(result)) + [""]
+    out += ["## Distribution, end to end", ""]
+    cells = [[name, f"{r.stats.min_ms:.3f}", f"{r.stats.mean_ms:.3f}", f"{r.stats.median_ms:.3f}",
+              f"{r.stats.max_ms:.3f}", f"{r.stats.std_ms:.3f}", f"{r.stats.cv:.1%}", str(r.stats.count),
+              f"{r.window_s:.1f}", str(r.warmup_iterations)] for name, r in zip(row_names(result.rows), result.rows)]
+    out += _md_table(["row", "min ms", "mean ms", "median ms", "max ms", "std ms", "CV", "n", "window s",
+                      "warm-up n"], cells) + [""]
     compute_rows = [r for r in result.rows if r.compute is not None]
     if compute_rows:
         out += ["## Compute only (data on the device), median ms", ""]

@@ -8,7 +8,7 @@ from alexnet_deploy.bench.config import fmt_pct
 from alexnet_deploy.bench.results import BenchResult, BenchRow, row_names
 from alexnet_deploy.bench.stats import queries_needed
 
-RIGHT = {"batch", "best batch", "n", "CV", "images/s", "J/image", "speed-up"}
+RIGHT = {"batch", "best batch", "n", "CV", "images/s", "J/image", "speed-up", "window s", "warm-up n"}
 
 
 def right_aligned(header: str) -> bool:

@@ -70,6 +70,7 @@ def test_report_writes_markdown_and_plots_that_open(result, tmp_path):
             assert image.size[0] > 400 and image.size[1] > 300
     text = written[0].read_text()
     for expected in ("| backend | precision | model | batch |", "## Offline: best throughput", "## Machine",
+                     "| row | min ms | mean ms | median ms | max ms | std ms | CV | n | window s | warm-up n |",
                      "## Artifacts", "![latency_cdf](latency_cdf.png)", "pip install 'alexnet-deploy[gpu]'"):
         assert expected in text
     assert not list((tmp_path / "report").glob(".*.tmp"))  # staged files renamed into place
