@@ -35,6 +35,9 @@ def _machine_lines(result: BenchResult) -> list[str]:
                          f"{gpu.get('power_limit_w')} W")
     else:
         lines.append(f"- GPU: {gpus or 'none'}")
+    load = machine.get("load_average") or {}
+    if load.get("before") or load.get("after"):
+        lines.append(f"- Load average (1, 5, 15 min): {load.get('before')} before, {load.get('after')} after")
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
     lines.append(f"- Versions: {versions}")
     return lines

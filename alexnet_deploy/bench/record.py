@@ -119,7 +119,15 @@ def _safe(read) -> Any:
         return None
 
 
-def machine_record(*, threads: int) -> dict[str, Any]:
-    """CPU, cores, threads asked for, GPUs, OS, runtime versions."""
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS does not say): other work competes for the cores."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_record(*, threads: int, load_before: list[float] | None = None) -> dict[str, Any]:
+    """CPU, cores, threads asked for, GPUs, OS, runtime versions, and the load average before and after."""
     return {"cpu": cpu_record(), "threads": threads, "gpus": gpu_record(), "os": platform.platform(),
-            "versions": runtime_versions()}
+            "versions": runtime_versions(), "load_average": {"before": load_before, "after": load_average()}}

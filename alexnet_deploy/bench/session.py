@@ -17,7 +17,7 @@ from alexnet_deploy.bench.config import BenchConfig
 from alexnet_deploy.bench.energy import counter_for
 from alexnet_deploy.bench.harness import Measurement, measure
 from alexnet_deploy.bench.plan import Plan, RunSpec
-from alexnet_deploy.bench.record import command_line, machine_record, now
+from alexnet_deploy.bench.record import command_line, load_average, machine_record, now
 from alexnet_deploy.bench.results import BenchResult, BenchRow, OfflineBest, PhaseTimes
 from alexnet_deploy.bench.stats import summarize, throughput
 from alexnet_deploy.runtimes.registry import open_runner
@@ -109,6 +109,7 @@ def run_plan(plan: Plan, config: BenchConfig, *, progress: Progress | None = Non
              argv: list[str] | None = None) -> BenchResult:
     """Every run of ``plan`` in order; the record with speed-ups filled in."""
     rows: list[BenchRow] = []
+    load_before = load_average()
     for i, spec in enumerate(plan.runs):
         if progress:
             progress(spec.describe(), i, len(plan.runs))
@@ -119,6 +120,6 @@ def run_plan(plan: Plan, config: BenchConfig, *, progress: Progress | None = Non
     return BenchResult(
         created=now(), command=command_line(argv),
         config={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
-        machine=machine_record(threads=config.threads), artifacts=plan.artifacts, rows=rows, skipped=plan.skipped,
+        machine=machine_record(threads=config.threads, load_before=load_before), artifacts=plan.artifacts, rows=rows, skipped=plan.skipped,
         notes=plan.notes, offline=offline_best(rows) if config.scenario == "offline" else [],
     )

@@ -8,6 +8,8 @@ from alexnet_deploy.bench.config import fmt_pct
 from alexnet_deploy.bench.results import BenchResult, BenchRow, row_names
 from alexnet_deploy.bench.stats import queries_needed
 
+BUSY = 0.5  # load average per usable core above which other work is worth a note
+
 RIGHT = {"batch", "best batch", "n", "CV", "images/s", "J/image", "speed-up", "window s", "warm-up n"}
 
 
@@ -80,6 +82,12 @@ def notes(result: BenchResult) -> list[str]:
         out.append(f"Latency spread (coefficient of variation) above {cv_warn:.0%} in {_listing(spread)}: other "
                    f"load on the machine, CPU frequency scaling or thermal throttling are the usual causes; rerun "
                    f"on an idle machine, fix the clocks, or lengthen --duration.")
+    before = (result.machine.get("load_average") or {}).get("before")
+    cores = (result.machine.get("cpu") or {}).get("usable_cores") or 1
+    if before and before[0] > BUSY * cores:
+        out.append(f"The machine was busy: 1-minute load average {before[0]:.1f} on {cores} usable cores before the "
+                   f"first run, so other work shared the cores; expect slower and noisier figures than on an idle "
+                   f"machine.")
     reasons = sorted({r.energy.reason for r in result.rows if not r.energy.measured})
     out.extend(f"Energy {reason}." for reason in reasons)
     out.extend(f"Skipped {line}." for line in result.skipped)

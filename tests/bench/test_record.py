@@ -29,8 +29,9 @@ def test_cpuinfo_gives_the_model_and_physical_cores(tmp_path):
 
 
 def test_machine_record_names_everything_a_figure_depends_on():
-    record = machine_record(threads=3)
-    assert record["threads"] == 3
+    record = machine_record(threads=3, load_before=[1.0, 2.0, 3.0])
+    assert record["threads"] == 3 and record["load_average"]["before"] == [1.0, 2.0, 3.0]
+    assert len(record["load_average"]["after"]) == 3  # Linux says
     assert {"model", "logical_cores", "physical_cores", "usable_cores", "frequency_governor"} <= set(record["cpu"])
     assert isinstance(record["gpus"], (list, str)) and record["gpus"]  # a list of GPUs, or why there is none
     versions = runtime_versions()

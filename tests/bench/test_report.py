@@ -99,3 +99,7 @@ def test_spread_above_the_threshold_is_one_line_naming_the_rows():
     spread = [line for line in notes(result) if line.startswith("Latency spread")]
     assert len(spread) == 1 and f"openvino fp32 b1 ({noisy.stats.cv:.0%})" in spread[0]
     assert "ort-cpu" not in spread[0] and "other load on the machine" in spread[0]
+    assert not any(line.startswith("The machine was busy") for line in notes(result))
+    result.machine = {"cpu": {"usable_cores": 2}, "load_average": {"before": [3.5, 3.0, 2.0], "after": None}}
+    assert any(line.startswith("The machine was busy: 1-minute load average 3.5 on 2 usable cores")
+               for line in notes(result))
