@@ -19,7 +19,7 @@ from alexnet_deploy.verify.accuracy import EvalResult, Scorer
 from alexnet_deploy.verify.compare import compare_logits
 from alexnet_deploy.verify.layers import LayerReport
 from alexnet_deploy.verify.presets import Preset
-from alexnet_deploy.verify.stats import ErrorStats, error_stats
+from alexnet_deploy.verify.stats import ErrorStats, Histogram, error_histogram, error_stats
 
 
 @dataclass
@@ -57,6 +57,7 @@ class VerifyRow(Result):
     checks: list[Check] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)  # limits that could not be checked, and why
     layers: LayerReport | None = None
+    histogram: Histogram | None = None  # of |logit error| / max |reference logit|, for the report's plot
 
     def failures(self) -> list[str]:
         return [f"{self.artifact} on {self.backend}: {c.describe()}" for c in self.checks if not c.passed]
@@ -109,7 +110,8 @@ def score_row(*, artifact: str, backend: str, precision: str, preset: Preset, ru
                             image_source="images")
     row = VerifyRow(artifact=artifact, backend=backend, precision=precision, preset=preset, runner=runner,
                     images=len(reference), stats=stats, agreement=100.0 * parity.agreement,
-                    top1_agree=parity.top1_agree, top1_ties=parity.top1_ties)
+                    top1_agree=parity.top1_agree, top1_ties=parity.top1_ties,
+                    histogram=error_histogram(reference, candidate))
     row.checks.append(Check("non-finite logits", float(stats.nonfinite), 0.0, "<=", passed=stats.nonfinite == 0))
     if preset.rel_tol is not None:
         value = stats.max_abs_over_scale

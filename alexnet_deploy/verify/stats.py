@@ -23,6 +23,9 @@ from alexnet_deploy.core.results import Result
 
 EPSILON = 2.220446049250313e-16  # Polygraphy's: added to zeros in the reference before dividing
 QUANTILE = 0.99
+# Bins of the error histogram: |error| / max |reference|, log10 from 1e-10 to 10, four bins a decade.
+HISTOGRAM_DECADES = (-10, 1)
+BINS_PER_DECADE = 4
 
 
 @dataclass
@@ -60,6 +63,30 @@ class ErrorStats(Result):
 
     def describe_tolerance(self) -> str:
         return f"abs={self.min_abs_tol:.5g} OR rel={self.min_rel_tol:.5g}"
+
+
+@dataclass
+class Histogram:
+    """Counts of scaled errors in log-spaced bins; ``zeros`` counts exact matches, ``over`` those past the last edge."""
+
+    edges: list[float]
+    counts: list[int]
+    zeros: int = 0
+    over: int = 0
+
+
+def error_histogram(reference: np.ndarray, candidate: np.ndarray) -> Histogram:
+    """Histogram of ``|candidate - reference| / max |reference|`` (non-finite errors count as ``over``)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    error = np.abs(np.asarray(candidate, dtype=np.float64) - ref).ravel()
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    scaled = error / scale if scale else error
+    low, high = HISTOGRAM_DECADES
+    edges = np.logspace(low, high, (high - low) * BINS_PER_DECADE + 1)
+    finite = scaled[np.isfinite(scaled)]
+    counts, _ = np.histogram(np.clip(finite[finite > 0], edges[0], None), bins=edges)
+    return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts], zeros=int((finite == 0).sum()),
+                     over=int((finite > edges[-1]).sum() + (~np.isfinite(scaled)).sum()))
 
 
 def error_stats(reference: np.ndarray, candidate: np.ndarray) -> ErrorStats:
