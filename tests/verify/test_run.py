@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import numpy_helper
 
-from alexnet_deploy.artifacts.layer_map import LAYERS_KEY, decode_layers
-from alexnet_deploy.artifacts.onnx_meta import read_meta
 from alexnet_deploy.verify.run import VerifyConfig, verify
+from tests.builders import change_lrn_beta, scale_weight_scale
 
 pytestmark = pytest.mark.slow  # exports, calibrates and runs a 57M-parameter net on two backends
 
@@ -72,34 +69,6 @@ def test_max_errors_equal_an_independent_numpy_computation(passing, verify_setup
     assert row.stats.max_abs == pytest.approx(absolute.max(), rel=1e-5)
     assert row.stats.max_rel == pytest.approx(relative.max(), rel=1e-5)
     assert row.stats.mean_abs == pytest.approx(absolute.mean(), rel=1e-5)
-
-
-def _layer_tensor(proto, module: str) -> str:
-    layers = decode_layers(read_meta(proto).extra[LAYERS_KEY], where="test")
-    return next(layer.tensor for layer in layers if layer.module == module)
-
-
-def scale_weight_scale(int8: Path, out: Path, *, module: str, factor: float) -> Path:
-    """A copy of the INT8 model whose ``module`` dequantizes its weights with ``factor`` times the scale."""
-    proto = onnx.load(str(int8))
-    tensor = _layer_tensor(proto, module)
-    layer = next(n for n in proto.graph.node if tensor in n.output)
-    dq = next(n for n in proto.graph.node if layer.input[1] in n.output and n.op_type == "DequantizeLinear")
-    scale = next(i for i in proto.graph.initializer if i.name == dq.input[1])
-    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * factor, scale.name))
-    onnx.save(proto, str(out))
-    return out
-
-
-def change_lrn_beta(fp32: Path, out: Path, *, module: str, beta: float) -> Path:
-    """A copy of the fp32 model whose LRN ``module`` uses another beta."""
-    proto = onnx.load(str(fp32))
-    tensor = _layer_tensor(proto, module)
-    lrn = next(n for n in proto.graph.node if tensor in n.output)
-    assert lrn.op_type == "LRN"
-    next(a for a in lrn.attribute if a.name == "beta").f = beta
-    onnx.save(proto, str(out))
-    return out
 
 
 @pytest.fixture(scope="module")
