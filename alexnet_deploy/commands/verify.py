@@ -54,6 +54,7 @@ def verify_command(artifacts, checkpoint, backends, data_dir, images, accuracy, 
     from rich.console import Console
 
     from alexnet_deploy.artifacts.paths import check_output
+    from alexnet_deploy.engine.probe import open_engine_probe
     from alexnet_deploy.verify.presets import presets_with
     from alexnet_deploy.verify.report import check_report_dir, write_report
     from alexnet_deploy.verify.run import VerifyConfig
@@ -62,7 +63,7 @@ def verify_command(artifacts, checkpoint, backends, data_dir, images, accuracy, 
                 [("max-drop", v) for v in max_drop] + [("layer-min-sqnr", v) for v in layer_min_sqnr]
     config = VerifyConfig(backends=tuple(backends), images=images, accuracy=accuracy, batch_size=batch_size,
                           threads=threads, reference_device=reference_device, presets=presets_with(overrides),
-                          per_layer=per_layer, layer_images=layer_images)
+                          per_layer=per_layer, layer_images=layer_images, engine_probe=open_engine_probe)
     inputs = {"the checkpoint": checkpoint, **{f"artifact {a}": a for a in artifacts}}
     if json_out:
         check_output(json_out, example="verify.json", inputs=inputs)
@@ -111,19 +112,21 @@ def _print_result(console, result) -> None:
         title += f": reference top-1 {ref.accuracy.top1_percent:.2f} %, top-{ref.accuracy.topk} " \
                  f"{100 * ref.accuracy.top5:.2f} %"
     table = Table(title=title)
-    headers = ["artifact", "backend", "prec", "top-1 %", "vs ref pp", "top-5 %", "agree %", "max abs", "cos min", ""]
-    for header in headers:
-        table.add_column(header, justify="left" if header in ("artifact", "backend", "prec") else "right")
+    for header in ("model", "backend", "prec", "top-1 %", "vs ref", "agree %", "max abs err", "result"):
+        table.add_column(header, justify="left" if header in ("model", "backend", "prec") else "right",
+                         overflow="fold")
     for row in result.rows:
         cells = row_cells(row)
-        table.add_row(Path(row.artifact).name, *cells[1:8], cells[13], "[green]PASS[/green]" if row else "[red]FAIL[/red]")
+        table.add_row(Path(row.artifact).name, row.backend, row.precision, cells[3], cells[4], cells[6], cells[7],
+                      "[green]PASS[/green]" if row else "[red]FAIL[/red]")
     console.print(table)
     for row in result.rows:
         s = row.stats
-        console.print(f"{row.artifact} on {row.backend}: abs err max {s.max_abs:.3g} mean {s.mean_abs:.3g} median "
-                      f"{s.median_abs:.3g} p99 {s.p99_abs:.3g}; rel err max {s.max_rel:.3g} mean {s.mean_rel:.3g} "
-                      f"median {s.median_rel:.3g} p99 {s.p99_rel:.3g}; cosine min {s.cosine_min:.6f}; minimum "
-                      f"tolerance {s.describe_tolerance()}; limits ({row.precision}): {row.preset.describe()}"
+        top5 = "" if row.top5 is None else f"top-5 {row.top5:.2f} %; "
+        console.print(f"{row.artifact} on {row.backend} ({row.precision}: {row.preset.describe()}): {top5}"
+                      f"abs err max {s.max_abs:.3g} mean {s.mean_abs:.3g} median {s.median_abs:.3g} p99 "
+                      f"{s.p99_abs:.3g}; rel err max {s.max_rel:.3g} mean {s.mean_rel:.3g} median {s.median_rel:.3g} "
+                      f"p99 {s.p99_rel:.3g}; cosine min {s.cosine_min:.6f}; minimum tolerance {s.describe_tolerance()}"
                       + "".join(f"; not checked: {n}" for n in row.not_checked)
                       + "".join(f"; FAILED {c.describe()}" for c in row.checks if not c.passed))
     for row in result.rows:
@@ -132,7 +135,8 @@ def _print_result(console, result) -> None:
         if row.layers.layers and not row.layers.note:
             layers = Table(title=f"Layers of {row.artifact} on {row.backend} ({row.layers.images} images)")
             for header in LAYER_HEADERS:
-                layers.add_column(header, justify="right" if header in ("cosine", "rel err", "SQNR dB") else "left")
+                layers.add_column(header, justify="right" if header in ("cosine", "rel err", "SQNR dB") else "left",
+                                  overflow="fold")
             for cells in layer_cells(row.layers):
                 layers.add_row(*cells)
             console.print(layers)

@@ -6,9 +6,11 @@
 * int8: a top-1 drop of at most 1.0 pp.
 
 Per layer (``--per-layer``) an activation passes while its SQNR stays at or
-above ``layer_min_sqnr_db``: 60 dB for fp32 (rounding alone gives well over
-100), 30 dB for fp16, 15 dB for int8 (measured on the demo model: the worst
-healthy INT8 layer sits near 20 dB; a layer 50x off sits near -34 dB).
+above ``layer_min_sqnr_db``: 60 dB for fp32, 30 dB for fp16, 15 dB for int8.
+Measured here: onnxruntime and OpenVINO fp32 layers sit above 110 dB, the demo
+model's fp16 layers at 66-72 dB and its INT8 layers at 32-42 dB (an untrained
+net's INT8 layers down to 24 dB); a layer whose weights are 50x off sits near
+-34 dB and an LRN with beta 0.5 instead of 0.75 near 20 dB.
 
 An override is ``VALUE`` (every precision) or ``PRECISION=VALUE`` (one), and
 ``off`` as the value drops the check.
@@ -50,7 +52,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "fp32": Preset("fp32", rel_tol=1e-4, min_agreement=100.0, tie_tol=1e-4, layer_min_sqnr_db=60.0),
     "fp16": Preset("fp16", min_agreement=99.5, max_drop=0.3, tie_tol=1e-3, layer_min_sqnr_db=30.0),
-    "int8": Preset("int8", max_drop=1.0, tie_tol=1e-2, layer_min_sqnr_db=15.0),
+    "int8": Preset("int8", max_drop=1.0, tie_tol=1e-3, layer_min_sqnr_db=15.0),
 }
 
 # CLI option name -> Preset field

@@ -8,9 +8,8 @@ but the figures may surprise, so it gets a warning.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from alexnet_deploy.artifacts.kinds import CHECKPOINT, ENGINE, ONNX, artifact_kind
@@ -29,7 +28,6 @@ class ArtifactInfo:
     meta: ModelMeta | None  # None when nothing describes it
     layers: tuple[LayerTensor, ...] = ()
     source_onnx: str = ""  # engines: the ONNX file they were built from, as the sidecar records it
-    sidecar: dict = field(default_factory=dict, compare=False)
 
 
 def describe_artifact(path: str | os.PathLike) -> ArtifactInfo:
@@ -59,18 +57,18 @@ def _layers(meta: ModelMeta, where: Path) -> tuple[LayerTensor, ...]:
 
 
 def _engine_info(file: Path) -> ArtifactInfo:
-    """An engine described by its sidecar ``<engine>.json`` (written by build-engine), when it has one."""
-    sidecar = file.with_name(file.name + ".json")
-    if not sidecar.is_file():
+    """An engine as its sidecar (written by build-engine) describes it; without one nothing is known."""
+    from alexnet_deploy.artifacts.engine_sidecar import read_sidecar
+
+    sidecar = read_sidecar(file)
+    if sidecar is None:
         return ArtifactInfo(str(file), ENGINE, "unknown", None)
     try:
-        raw = json.loads(sidecar.read_text())
-        meta = ModelMeta.from_dict(raw["model"])
-        precision = str(raw.get("precision") or meta.precision)
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"{sidecar} is not a readable engine sidecar; rebuild the engine with "
-                         f"alexnet-deploy build-engine.") from None
-    return ArtifactInfo(str(file), ENGINE, precision, meta, _layers(meta, sidecar), str(raw.get("onnx", "")), raw)
+        meta = ModelMeta.from_dict(sidecar.model)
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"The sidecar of {file} describes no model; rebuild the engine with alexnet-deploy "
+                         f"build-engine.") from None
+    return ArtifactInfo(str(file), ENGINE, sidecar.precision, meta, _layers(meta, file), sidecar.onnx)
 
 
 def check_belongs(info: ArtifactInfo, *, checkpoint: ModelMeta, checkpoint_path: str, checkpoint_sha256: str) -> list[str]:
