@@ -10,7 +10,7 @@ above ``layer_min_sqnr_db``: 60 dB for fp32, 30 dB for fp16, 15 dB for int8.
 Measured here: onnxruntime and OpenVINO fp32 layers sit above 110 dB, the demo
 model's fp16 layers at 66-72 dB and its INT8 layers at 32-42 dB (an untrained
 net's INT8 layers down to 24 dB); a layer whose weights are 50x off sits near
--34 dB and an LRN with beta 0.5 instead of 0.75 near 20 dB.
+-34 dB and an LRN with beta 0.5 instead of 0.75 near 15 dB (the demo model).
 
 An override is ``VALUE`` (every precision) or ``PRECISION=VALUE`` (one), and
 ``off`` as the value drops the check.

@@ -167,7 +167,7 @@ class LayerStats:
         norms = math.sqrt(self.signal) * math.sqrt(self.candidate_energy)
         if norms == 0:
             return 1.0 if self.signal == self.candidate_energy == 0 else 0.0
-        return self.dot / norms
+        return max(-1.0, min(1.0, self.dot / norms))  # rounding can put it a hair past 1
 
     @property
     def relative_error(self) -> float:
