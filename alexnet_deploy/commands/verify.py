@@ -17,7 +17,7 @@ REFERENCE_CHOICES = ("cpu", "cuda")
 @click.option("--backend", "backends", multiple=True,
               help="Run the artifacts on this backend (repeatable); default: every backend here that runs them.")
 @click.option("--data", "data_dir", type=click.Path(path_type=str), default=None,
-              help=DATA_HELP + " Without --accuracy any folder of images does; without --data, drawn images.")
+              help=DATA_HELP + " With --no-accuracy any folder of images does, and without --data drawn images.")
 @click.option("--images", type=click.IntRange(min=1), default=None,
               help="Compare on at most this many images (an evenly spaced subset) [default: all].")
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True,
@@ -39,12 +39,14 @@ REFERENCE_CHOICES = ("cpu", "cuda")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads of the CPU backends.")
 @click.option("--reference-device", type=click.Choice(REFERENCE_CHOICES), default="cpu", show_default=True,
               help="Where the PyTorch reference runs.")
+@click.option("--trust-engine/--no-trust-engine", default=False, show_default=True,
+              help="Run engines that have no sidecar (nothing then says which TensorRT and GPU they were built for).")
 @click.option("--report", "report_dir", type=click.Path(path_type=str), default=None,
               help="Also write verify.md and verify.png (the logit error distribution) into this folder.")
 @json_option
 def verify_command(artifacts, checkpoint, backends, data_dir, images, accuracy, per_layer, layer_images, rel_tol,
-                   min_agreement, max_drop, layer_min_sqnr, batch_size, threads, reference_device, report_dir,
-                   json_out) -> None:
+                   min_agreement, max_drop, layer_min_sqnr, batch_size, threads, reference_device, trust_engine,
+                   report_dir, json_out) -> None:
     """Verify ARTIFACTS (ONNX models, engines) against the PyTorch fp32 model of --checkpoint.
 
     For every artifact on every backend: top-1/top-5 and the change vs PyTorch, top-1 agreement, logit error
@@ -59,11 +61,18 @@ def verify_command(artifacts, checkpoint, backends, data_dir, images, accuracy, 
     from alexnet_deploy.verify.report import check_report_dir, write_report
     from alexnet_deploy.verify.run import VerifyConfig
 
+    from alexnet_deploy.errors import InputError
+
+    given = click.get_current_context().get_parameter_source("layer_images") == click.core.ParameterSource.COMMANDLINE
+    if not per_layer and (given or layer_min_sqnr):
+        raise InputError("--layer-images and --layer-min-sqnr apply to the per-layer comparison; add --per-layer or "
+                         "drop them.")
     overrides = [("rel-tol", v) for v in rel_tol] + [("min-agreement", v) for v in min_agreement] + \
                 [("max-drop", v) for v in max_drop] + [("layer-min-sqnr", v) for v in layer_min_sqnr]
     config = VerifyConfig(backends=tuple(backends), images=images, accuracy=accuracy, batch_size=batch_size,
                           threads=threads, reference_device=reference_device, presets=presets_with(overrides),
-                          per_layer=per_layer, layer_images=layer_images, engine_probe=open_engine_probe)
+                          per_layer=per_layer, layer_images=layer_images, engine_probe=open_engine_probe,
+                          trust_engine=trust_engine)
     inputs = {"the checkpoint": checkpoint, **{f"artifact {a}": a for a in artifacts}}
     if json_out:
         check_output(json_out, example="verify.json", inputs=inputs)

@@ -49,6 +49,7 @@ class VerifyConfig:
     per_layer: bool = False
     layer_images: int = 8
     engine_probe: ProbeOpener | None = None  # per-layer for engines: rebuilds one with the layer outputs marked
+    trust_engine: bool = False  # let the trt backend run engines without a sidecar
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.layer_images < 1 or (self.images is not None and self.images < 1):
@@ -123,14 +124,16 @@ def _pairs(infos: list[ArtifactInfo], backends: tuple[str, ...]) -> list[tuple[A
     return pairs
 
 
-def runner_options(backend: str, threads: int | None) -> dict[str, Any]:
-    """Options for a candidate runner: threads on CPU backends; onnxruntime's pool must not spin, since
-    its idle threads would steal the cores of the next backend run on the same chunk."""
+def runner_options(backend: str, threads: int | None, *, trust_engine: bool = False) -> dict[str, Any]:
+    """Options for a runner: threads on CPU backends; onnxruntime's pool must not spin, since its idle
+    threads would steal the cores of the next backend run on the same chunk; trust for sidecar-less engines."""
     options: dict[str, Any] = {}
     if threads and get_backend(backend).device == "cpu":
         options["threads"] = threads
     if backend.startswith("ort-"):
         options["spinning"] = False
+    if trust_engine and ENGINE in get_backend(backend).kinds:
+        options["trust_engine"] = True
     return options
 
 
@@ -146,8 +149,8 @@ def verify(checkpoint: str | os.PathLike, artifacts: Sequence[str | os.PathLike]
     with contextlib.ExitStack() as stack:
         reference = stack.enter_context(open_runner(reference_backend, ckpt, **runner_options(reference_backend,
                                                                                               config.threads)))
-        runners = [stack.enter_context(open_runner(b, info.path, **runner_options(b, config.threads)))
-                   for info, b in plan.pairs]
+        runners = [stack.enter_context(open_runner(b, info.path, **runner_options(
+            b, config.threads, trust_engine=config.trust_engine))) for info, b in plan.pairs]
         ref_parts: list[np.ndarray] = []
         cand_parts: list[list[np.ndarray]] = [[] for _ in runners]
         layer_inputs: list[np.ndarray] = []
