@@ -71,7 +71,8 @@ def _engine_info(file: Path) -> ArtifactInfo:
     return ArtifactInfo(str(file), ENGINE, sidecar.precision, meta, _layers(meta, file), sidecar.onnx)
 
 
-def check_belongs(info: ArtifactInfo, *, checkpoint: ModelMeta, checkpoint_path: str, checkpoint_sha256: str) -> list[str]:
+def check_belongs(info: ArtifactInfo, *, checkpoint: ModelMeta, checkpoint_path: str,
+                  checkpoint_sha256: str) -> list[str]:
     """Warnings about ``info`` against the checkpoint; InputError when it cannot be compared with it at all."""
     name = info.path
     if info.meta is None:

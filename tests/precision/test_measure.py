@@ -26,7 +26,8 @@ def test_rows_are_verify_rows_against_the_first_model(tmp_path):
     assert first and first.top1 == 100.0 and first.agreement == 100.0 and first.stats.max_abs == 0
     row = board.add("int8", other.read_bytes(), precision="int8")
     candidate = ort.InferenceSession(str(other)).run(None, {"input": images})[0]
-    assert row.top1 == pytest.approx(top1(other, val, CLASSES)) == pytest.approx(100 * (candidate.argmax(1) == labels).mean())
+    hits = 100 * (candidate.argmax(1) == labels).mean()
+    assert row.top1 == pytest.approx(top1(other, val, CLASSES)) == pytest.approx(hits)
     assert row.top1_change == pytest.approx(row.top1 - 100.0)
     assert row.stats.max_abs == pytest.approx(np.abs(candidate - reference).max(), rel=1e-6)
     assert row.agreement == pytest.approx(100 * (candidate.argmax(1) == labels).mean())

@@ -41,7 +41,7 @@ def test_prints_the_figures_and_writes_json_and_report(verify_setup, tmp_path):
     report = json.loads((tmp_path / "v.json").read_text())
     assert [row["precision"] for row in report["rows"]] == ["fp32", "int8"] and report["images"] == 20
     markdown = (tmp_path / "rep" / "verify.md").read_text()
-    assert "**PASS**" in markdown and "| alexnet.int8.onnx" not in markdown and "alexnet.int8.onnx | ort-cpu" in markdown
+    assert "**PASS**" in markdown and "alexnet.int8.onnx | ort-cpu | int8" in markdown
     assert "![logit error distribution](verify.png)" in markdown
     assert (tmp_path / "rep" / "verify.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -79,6 +79,11 @@ def test_refusals_exit_2_with_one_sentence(verify_setup, tmp_path):
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--json", s["fp32"]], "artifact"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--layer-images", 4], "add --per-layer"),
     ]
+    import torch
+
+    if not torch.cuda.is_available():
+        cases.append((["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--reference-device", "cuda"],
+                      "torch-cuda cannot run here"))
     for args, message in cases:
         result = _run(*args)
         assert result.exit_code == 2, (args, result.output)

@@ -1,4 +1,5 @@
-"""verify() on real models and runners: passing rows, eval's figures, a numpy cross-check, broken models named layer by layer."""
+"""verify() on real models and runners: passing rows, eval's figures, a numpy cross-check, and broken
+models named layer by layer."""
 
 from __future__ import annotations
 
@@ -111,3 +112,14 @@ def test_the_result_round_trips_through_json(broken):
     again = VerifyResult.from_json(broken.to_json())
     assert again.to_dict() == broken.to_dict()
     assert again.rows[0].layers.first_failing == "features.4" and not again
+
+
+@pytest.mark.gpu
+def test_the_reference_on_cuda_gives_the_same_rows(verify_setup, passing):
+    s = verify_setup
+    on_gpu = verify(s["checkpoint"], [s["fp32"]], s["data"],
+                    config=VerifyConfig(backends=("ort-cpu",), reference_device="cuda", per_layer=True,
+                                        layer_images=2))
+    assert on_gpu and on_gpu.reference.backend == "torch-cuda"
+    assert on_gpu.reference.accuracy.top1 == passing.reference.accuracy.top1
+    assert on_gpu.rows[0].layers.first_failing == ""  # hooks on CUDA modules feed the same comparison
