@@ -11,9 +11,10 @@ while its SQNR stays at or above the preset's floor.
 Returning a tensor as a graph output keeps a runtime from fusing it away, so
 the probe can run a little differently from the model itself (Polygraphy's
 ``mark all`` has the same caveat); the logits comparison uses the model as is.
-A runtime can also get the probe wrong: OpenVINO 2026 computes QDQ models
-with extra outputs incorrectly (its INT8 fusions ignore that a fused tensor is
-also an output: the probe's own logits come out as zeros), while onnxruntime
+A runtime can also get the probe wrong: OpenVINO 2026 computed the INT8 probe
+of an untrained test net incorrectly (with the layer tensors as outputs its
+INT8 fusions went astray and the probe's own logits came out as zeros; the
+demo model's probe was right), while onnxruntime
 merely fuses differently (an INT8 probe's logits move by a few % of the largest
 logit, as much as INT8 itself moves them). So the probe's logits must stay as
 close to PyTorch's as the model's own logits are (within ``PROBE_SLACK`` times
