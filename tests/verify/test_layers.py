@@ -71,3 +71,17 @@ def test_hooks_take_each_output_before_an_in_place_relu_overwrites_it():
     assert taken["features.0"].min() < 0 and taken["features.1"].min() == 0
     assert not model.features[0]._forward_hooks  # the hooks are gone afterwards
     assert logits.shape == (3, 10)
+
+
+def test_openvino_runs_the_probe_file_and_returns_every_layer(tmp_path):
+    path, missing = _probe(tmp_path)
+    x = np.random.default_rng(2).normal(size=(4, 3, 32, 32)).astype(np.float32)
+    with open_runner("ort-cpu", path, optimize=False) as exact:
+        reference = exact.infer({"input": x})
+    activations = {layer.module: reference[layer.tensor] for layer in LAYERS if layer.tensor in reference}
+    with open_runner("openvino", path) as probe:
+        report = compare_layers(probe, x, activations, LAYERS, min_sqnr_db=60.0, model_logits=reference["logits"],
+                                reference_logits=reference["logits"], missing=missing)
+    compared = [r for r in report.layers if r.passed is not None]
+    assert len(compared) == 6 and all(r.passed and r.sqnr_db > 90 for r in compared), report.layers
+    assert report.first_failing == "" and report.note == ""
