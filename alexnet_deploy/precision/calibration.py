@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from onnxruntime.quantization.calibrate import CalibrationCacheEncoder, TensorsD
 from alexnet_deploy.data.images import list_images, preprocess_files
 from alexnet_deploy.errors import DataError, InputError
 from alexnet_deploy.core.fsutil import sha256_file, write_text_atomic
+from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.samples import evenly_spaced
 from alexnet_deploy.runtimes.ort import quiet_ort
 
@@ -228,7 +228,7 @@ def calibrate(
     batches = len(reader)
     if batches < 1:
         raise InputError("The calibration reader holds no batches.")
-    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-calib.") as tmp, quiet_ort() as stdout:
+    with scratch_dir("calib") as tmp, quiet_ort() as stdout:
         calibrator = create_calibrator(
             Path(model_path),
             list(op_types),

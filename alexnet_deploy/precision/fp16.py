@@ -23,6 +23,7 @@ import numpy as np
 from alexnet_deploy.artifacts.onnx_files import Discard, files_size, save_model, staged_output
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
+from alexnet_deploy.core.tempfiles import temp_sibling
 from alexnet_deploy.errors import DeployError, ExportError, InputError
 from alexnet_deploy.runtimes.base import logits, run_batches
 from alexnet_deploy.runtimes.registry import open_runner
@@ -179,7 +180,7 @@ def _probe_runner(model, src: Path, value_info: list):
     # Too big for one protobuf: a graph-only probe beside the source finds its external data.
     graph_only = load_onnx(src, load_weights=False)
     graph_only.graph.output.extend(extra)
-    probe = src.parent / f".{src.name}.probe.onnx"
+    probe = temp_sibling(src)  # owner-tagged: a killed run's probe is swept later
     try:
         onnx.save_model(graph_only, str(probe))
         return open_runner("ort-cpu", probe, optimize=False)

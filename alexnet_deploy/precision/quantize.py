@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ from alexnet_deploy.precision.calibration import (
 )
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
+from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.labelled import load_labelled_split
 from alexnet_deploy.precision.measure import fp16_top1, top1
 from alexnet_deploy.errors import ExportError, InputError
@@ -119,7 +119,7 @@ def quantize_from_ranges(
     if base is None:
         base = onnx.load(str(model_path), load_external_data=False)
     excluded = sorted(set(exclude) | set(lrn_fed_nodes(base)))
-    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-int8.") as tmp, quiet_ort():
+    with scratch_dir("int8") as tmp, quiet_ort():
         cache, out = Path(tmp) / "ranges.json", Path(tmp) / "int8.onnx"
         save_tensors_data(ranges, cache)
         quantize_static(
