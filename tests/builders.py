@@ -119,3 +119,161 @@ def he_init(model):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             torch.nn.init.zeros_(module.bias)
     return model
+
+
+# --- Bad inputs: files that lie about themselves, and the check that a command refused cleanly ---------------
+
+
+def fake_checkpoint(path: Path, *, digest: bool = True, **fields) -> Path:
+    """A file in the checkpoint format whose state_dict is only a 3-output head (checked before the rest).
+
+    ``fields`` replace entries of the dict (None removes one); ``digest`` stores the weights' sha256.
+    """
+    import torch
+
+    from alexnet_deploy.artifacts.checkpoint import FORMAT, FORMAT_VERSION, weights_digest
+
+    state = {"classifier.6.weight": torch.ones(3, 4), "classifier.6.bias": torch.zeros(3)}
+    raw = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": "paper", "class_names": ["a", "b", "c"],
+           "input_size": 67, "resize": 76, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "state_dict": state,
+           "training": {}}
+    if digest:
+        raw["weights_sha256"] = weights_digest(state)
+    for key, value in fields.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    torch.save(raw, path)
+    return path
+
+
+def flip_weight_bit(path: Path) -> Path:
+    """Flip one bit inside the first tensor's bytes of a torch zip file (torch itself does not notice)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entry = next(i for i in archive.infolist() if "/data/" in i.filename)
+    with open(path, "r+b") as fh:
+        fh.seek(entry.header_offset + 26)
+        name_len, extra_len = struct.unpack("<HH", fh.read(4))
+        start = entry.header_offset + 30 + name_len + extra_len
+        fh.seek(start)
+        byte = fh.read(1)[0]
+        fh.seek(start)
+        fh.write(bytes([byte ^ 0x10]))
+    return path
+
+
+def bomb_png(path: Path, side: int = 15000) -> Path:
+    """A valid 1-bit PNG of side x side pixels: a few kB on disk, 225 megapixels once decoded."""
+    import struct
+    import zlib
+
+    row = b"\x00" * (1 + (side + 7) // 8)
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def tree_listing(*folders: Path) -> set[str]:
+    """Every path under ``folders`` (hidden ones included): what a command left behind."""
+    return {str(p) for folder in folders if folder.exists() for p in folder.rglob("*")}
+
+
+def assert_refused(args: list[str], *, watch: list[Path], code: int = 2, match: str | None = None,
+                   env: dict | None = None):
+    """Run the CLI in-process and check a clean refusal.
+
+    The exit code is ``code``; stderr is one line ("Error: ..." for 2, "Check failed: ..." for 1) that contains
+    ``match``; no traceback; and nothing under ``watch`` changed: nothing at the output paths, no temporary file
+    left behind, no folder created.
+    """
+    from click.testing import CliRunner
+
+    from alexnet_deploy.cli import main
+
+    before = tree_listing(*watch)
+    result = CliRunner().invoke(main, [str(a) for a in args], env=env)
+    detail = f"{args}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    assert result.exit_code == code, detail
+    assert isinstance(result.exception, SystemExit), f"{detail}\n{result.exception!r}"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, detail
+    assert lines[0].startswith("Error: " if code == 2 else "Check failed: "), detail
+    assert "Traceback" not in result.output, detail
+    if match is not None:
+        assert match in lines[0], detail
+    assert tree_listing(*watch) == before, detail
+    return result
+
+
+ONNX_LIES = ("input-size", "class-count", "input-name", "two-inputs", "input-dtype", "fp16-as-fp32", "fp32-as-int8",
+             "fp32-as-fp16", "unknown-op", "zero-std", "fractional-size", "bad-json", "no-metadata",
+             "external-offset", "external-truncated", "garbage", "empty")
+
+
+def lying_onnx(path: Path, lie: str) -> Path:
+    """``tiny_model`` changed after the fact so that graph and metadata disagree, or the file is damaged (ONNX_LIES)."""
+    from dataclasses import replace
+
+    from alexnet_deploy.artifacts.onnx_meta import PREFIX, read_meta
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if lie in ("garbage", "empty"):
+        path.write_bytes(b"\x08\xff not a protobuf \x00\x12" * 8 if lie == "garbage" else b"")
+        return path
+    tiny_model(path)
+    model = onnx.load(str(path))
+    meta = read_meta(model)
+    props = {p.key: p for p in model.metadata_props}
+    if lie == "input-size":
+        write_meta(model, replace(meta, input_size=36))
+    elif lie == "class-count":
+        write_meta(model, replace(meta, class_names=meta.class_names[:3]))
+    elif lie == "input-name":
+        model.graph.input[0].name = "image"
+        model.graph.node[0].input[0] = "image"
+    elif lie == "two-inputs":
+        model.graph.input.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, [1]))
+    elif lie == "input-dtype":
+        model.graph.input[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    elif lie == "fp16-as-fp32":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(model, keep_io_types=True, op_block_list=["LRN"])
+        write_meta(model, meta)
+    elif lie in ("fp32-as-int8", "fp32-as-fp16"):
+        write_meta(model, replace(meta, precision=lie.split("-")[-1]))
+    elif lie == "unknown-op":
+        model.graph.node[1].op_type = "Frobnicate"
+    elif lie == "zero-std":
+        props[PREFIX + "std"].value = "[0.0, 0.2, 0.2]"
+    elif lie == "fractional-size":
+        props[PREFIX + "input_size"].value = "32.5"
+    elif lie == "bad-json":
+        props[PREFIX + "class_names"].value = "[oops"
+    elif lie == "no-metadata":
+        del model.metadata_props[:]
+    elif lie.startswith("external-"):
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=0)
+        data = path.parent / f"{path.name}.data"
+        if lie == "external-truncated":
+            data.write_bytes(data.read_bytes()[:100])
+            return path
+        model = onnx.load(str(path), load_external_data=False)
+        entry = next(e for e in model.graph.initializer[0].external_data if e.key == "offset")
+        entry.value = str(data.stat().st_size + 4096)
+    else:
+        raise ValueError(f"unknown lie {lie!r}")
+    onnx.save(model, str(path))
+    return path

@@ -32,7 +32,8 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
 from onnxruntime.quantization.calibrate import CalibrationCacheEncoder, TensorsData, create_calibrator
 
 from alexnet_deploy.data.images import list_images, preprocess_files
-from alexnet_deploy.errors import DataError, InputError
+from alexnet_deploy.core.outputs import write_failure
+from alexnet_deploy.errors import DataError, DeployError, ExportError, InputError
 from alexnet_deploy.core.fsutil import sha256_file, write_text_atomic
 from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.samples import evenly_spaced
@@ -77,10 +78,11 @@ def find_calibration_set(
     ``min_images``, or (for ``.npy``) has the wrong shape or dtype.
     """
     if num_images < 1 or min_images < 1:
-        raise InputError(f"--num-images and --min-images must be at least 1 (got {num_images} and {min_images}).")
+        raise InputError(f"--calib-images and --min-calib-images must be at least 1 (got {num_images} and {min_images}).")
     if min_images > num_images:
         raise InputError(
-            f"--min-images {min_images} is more than --num-images {num_images}; lower --min-images or raise --num-images."
+            f"--min-calib-images {min_images} is more than --calib-images {num_images}; lower --min-calib-images or raise "
+            f"--calib-images."
         )
     path = Path(source)
     if path.is_file() and path.suffix.lower() == ".npy":
@@ -106,8 +108,8 @@ def find_calibration_set(
 def _check_count(found: int, min_images: int, *, where: str) -> None:
     if found < min_images:
         raise DataError(
-            f"Found only {found} calibration images in {where}, fewer than --min-images {min_images}; "
-            f"add images (a few hundred representative ones is typical) or lower --min-images."
+            f"Found only {found} calibration images in {where}, fewer than --min-calib-images {min_images}; "
+            f"add images (a few hundred representative ones is typical) or lower --min-calib-images."
         )
 
 
@@ -229,16 +231,25 @@ def calibrate(
     if batches < 1:
         raise InputError("The calibration reader holds no batches.")
     with scratch_dir("calib") as tmp, quiet_ort() as stdout:
-        calibrator = create_calibrator(
-            Path(model_path),
-            list(op_types),
-            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-            calibrate_method=METHODS[method],
-            extra_options={"symmetric": True},
-        )
-        for _ in range(0, batches, CHUNK_BATCHES):
-            calibrator.collect_data(_Window(reader, CHUNK_BATCHES, stdout))
-        ranges = calibrator.compute_data()
+        try:
+            calibrator = create_calibrator(
+                Path(model_path),
+                list(op_types),
+                augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                calibrate_method=METHODS[method],
+                extra_options={"symmetric": True},
+            )
+            for _ in range(0, batches, CHUNK_BATCHES):
+                calibrator.collect_data(_Window(reader, CHUNK_BATCHES, stdout))
+            ranges = calibrator.compute_data()
+        except DeployError:
+            raise
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            if write_failure(exc) is not None:
+                raise  # a full scratch disk: the CLI says so in one sentence
+            # onnxruntime's own error classes derive from RuntimeError; onnx's from ValueError and others.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExportError(f"onnxruntime could not calibrate {model_path}: {first}") from None
         del calibrator
     return ranges
 
