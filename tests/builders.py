@@ -185,8 +185,13 @@ def bomb_png(path: Path, side: int = 15000) -> Path:
 
 
 def tree_listing(*folders: Path) -> set[str]:
-    """Every path under ``folders`` (hidden ones included): what a command left behind."""
-    return {str(p) for folder in folders if folder.exists() for p in folder.rglob("*")}
+    """Every path under ``folders`` (hidden ones included): what a command left behind.
+
+    torch's own compile cache (``torchinductor_<user>``, made once per process in the system temp folder) is
+    not ours and is left out.
+    """
+    return {str(p) for folder in folders if folder.exists() for p in folder.rglob("*")
+            if "torchinductor_" not in str(p)}
 
 
 def assert_refused(args: list[str], *, watch: list[Path], code: int = 2, match: str | None = None,
@@ -212,7 +217,8 @@ def assert_refused(args: list[str], *, watch: list[Path], code: int = 2, match: 
     assert "Traceback" not in result.output, detail
     if match is not None:
         assert match in lines[0], detail
-    assert tree_listing(*watch) == before, detail
+    after = tree_listing(*watch)
+    assert after == before, f"{detail}\n--- appeared\n{sorted(after - before)}\n--- vanished\n{sorted(before - after)}"
     return result
 
 

@@ -71,7 +71,7 @@ def check_command(root: str, json_out: str | None) -> None:
         click.echo(printable(f"{name:20} {count}"))
     click.echo(f"{len(report.classes)} classes, {sum(report.counts)} images, {len(report.unreadable)} unreadable.")
     for path in report.unreadable:
-        click.echo(printable(f"unreadable: {path}"), err=True)
+        click.echo(printable(f"unreadable: {path}"))
     finish(report, json_out)
 
 

@@ -95,4 +95,4 @@ def test_info_reads_the_trainers_last_checkpoint(kit):
     assert result.exit_code == 0, result.output
     assert "training.resume" in result.output and "optimizer, schedule and random state" in result.output
     assert "<Tensor 2 torch.float32>" in result.output
-    assert "[bold]a" in result.output and "v[/]1" in result.output
+    assert "[bold]a" in result.output and "[red]c" in result.output
