@@ -187,11 +187,11 @@ def bomb_png(path: Path, side: int = 15000) -> Path:
 def tree_listing(*folders: Path) -> set[str]:
     """Every path under ``folders`` (hidden ones included): what a command left behind.
 
-    torch's own compile cache (``torchinductor_<user>``, made once per process in the system temp folder) is
-    not ours and is left out.
+    What the libraries keep in the system temp folder for themselves is not ours and is left out: torch's
+    compile cache (``torchinductor_<user>``) and onnxruntime's ``.ses`` (written when it is imported).
     """
     return {str(p) for folder in folders if folder.exists() for p in folder.rglob("*")
-            if "torchinductor_" not in str(p)}
+            if "torchinductor_" not in str(p) and p.name != ".ses"}
 
 
 def assert_refused(args: list[str], *, watch: list[Path], code: int = 2, match: str | None = None,

@@ -16,11 +16,12 @@ half-written stays behind.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from alexnet_deploy.core.tempfiles import sweep_stale
 from alexnet_deploy.errors import OutputError
@@ -204,3 +205,15 @@ def refused_write_error(exc: BaseException) -> OutputError | None:
     where = f" {current.filename}" if current is not None else ""
     return OutputError(f"A write{' to' + where if where else ''} failed because {reason}; nothing was written. "
                        f"Free some space (or choose another place) and run again.")
+
+
+@contextlib.contextmanager
+def naming_refused_writes(what: str) -> Iterator[None]:
+    """Inside this block a refused write (see ``write_failure``) becomes an OutputError naming ``what``."""
+    try:
+        yield
+    except BaseException as exc:
+        error = write_error(exc, what)
+        if error is None:
+            raise
+        raise error from None

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from alexnet_deploy.errors import OutputError
+
 SCRATCH_PREFIX = "alexnet-deploy-"
 _OWNER = re.compile(r"\.ad-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-(?P<rand>[a-z0-9]+)\.tmp$")
 
@@ -91,17 +93,29 @@ def sweep_stale(folder: str | os.PathLike) -> list[Path]:
 
 
 @contextlib.contextmanager
-def scratch_dir(purpose: str) -> Iterator[Path]:
+def scratch_dir(purpose: str, *, need_bytes: int = 0, hold_tempfiles: bool = False) -> Iterator[Path]:
     """A private folder under the system temp folder, removed on exit (also on an interruption).
 
     Stale scratch folders of dead processes are swept first, so a killed run's
-    hundreds of megabytes of calibration models do not pile up in /tmp.
+    hundreds of megabytes of calibration models do not pile up in /tmp. A temp
+    folder with less than ``need_bytes`` free is refused now (OutputError)
+    rather than midway. With ``hold_tempfiles`` the temporary files libraries
+    make for themselves in this block (onnxruntime's quantizer writes whole
+    models) go inside this folder, so they are swept with it.
     """
     root = Path(tempfile.gettempdir())
     sweep_stale(root)
+    free = shutil.disk_usage(root).free
+    if free < need_bytes:
+        raise OutputError(f"The temporary folder {root} has {free / 1e6:,.1f} MB free and {purpose} needs about "
+                          f"{need_bytes / 1e6:,.1f} MB there; free some space or point TMPDIR at a bigger place.")
     path = root / f"{SCRATCH_PREFIX}{purpose}{owner_tag()}"
     path.mkdir(mode=0o700)
+    saved = tempfile.tempdir
     try:
+        if hold_tempfiles:
+            tempfile.tempdir = str(path)
         yield path
     finally:
+        tempfile.tempdir = saved
         remove(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alexnet_deploy.core import interrupts
 from alexnet_deploy.core.limits import MAX_PER_CLASS
-from alexnet_deploy.core.outputs import check_location
+from alexnet_deploy.core.outputs import check_location, naming_refused_writes
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.core.tempfiles import remove, temp_sibling
 from alexnet_deploy.core.transaction import make_parents, place
@@ -117,8 +117,9 @@ def generate(
                 items += [(split, class_index, i, f"{split}/{name}/{name}_{i:05d}.png") for i in range(counts[split])]
         chunks = [(str(tmp), seed, items[i : i + 16]) for i in range(0, len(items), 16)]
         workers = min(2, os.cpu_count() or 1) if workers is None else max(1, workers)
-        _run(chunks, total=len(items), workers=workers if len(items) >= 64 else 1, progress=progress)
-        info.write_json(tmp / "dataset.json")
+        with naming_refused_writes(str(target)):  # a full disk in a worker is one sentence naming --out
+            _run(chunks, total=len(items), workers=workers if len(items) >= 64 else 1, progress=progress)
+            info.write_json(tmp / "dataset.json")
         place(tmp, target)  # an earlier tree at --out waits aside until the command succeeds
     except BaseException:
         remove(tmp)

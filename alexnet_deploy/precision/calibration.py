@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,29 @@ class _Window(CalibrationDataReader):
             return self.reader.get_next()
 
 
+def model_view(model_path: str | Path, folder: Path) -> Path:
+    """The model (and its external data) as links inside ``folder``, to hand to onnxruntime's quantization.
+
+    onnxruntime writes a shape-inferred copy beside the model it is given
+    (``<name>-inferred.onnx``) and deletes it afterwards; an interruption or a
+    full disk in between would leave that copy beside the user's model. Given a
+    view inside our scratch folder, the copy lands there and goes with it.
+    """
+    from alexnet_deploy.artifacts.onnx_meta import check_external_data_paths
+
+    source = Path(model_path)
+    home = source.resolve().parent
+    links = [(source.resolve(), folder / "model.onnx")]
+    links += [(data, folder / data.relative_to(home)) for data in check_external_data_paths(source)]
+    for target, link in links:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            link.symlink_to(target)
+        except OSError:  # a filesystem without symlinks
+            shutil.copyfile(target, link)
+    return links[0][1]
+
+
 def calibrate(
     model_path: str | Path, reader: CalibrationDataReader, *, method: str, op_types: Sequence[str]
 ) -> TensorsData:
@@ -230,10 +254,12 @@ def calibrate(
     batches = len(reader)
     if batches < 1:
         raise InputError("The calibration reader holds no batches.")
-    with scratch_dir("calib") as tmp, quiet_ort() as stdout:
+    # The augmented model (every activation an output) and onnxruntime's shape-inferred copies of it.
+    need = 3 * sum(p.stat().st_size for p in Path(model_path).parent.glob(f"{Path(model_path).name}*"))
+    with scratch_dir("calib", need_bytes=need, hold_tempfiles=True) as tmp, quiet_ort() as stdout:
         try:
             calibrator = create_calibrator(
-                Path(model_path),
+                model_view(model_path, tmp),
                 list(op_types),
                 augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                 calibrate_method=METHODS[method],
@@ -244,12 +270,13 @@ def calibrate(
             ranges = calibrator.compute_data()
         except DeployError:
             raise
-        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except Exception as exc:  # onnxruntime's and onnx's error classes, protobuf's DecodeError, ...
             if write_failure(exc) is not None:
                 raise  # a full scratch disk: the CLI says so in one sentence
-            # onnxruntime's own error classes derive from RuntimeError; onnx's from ValueError and others.
+            # onnxruntime's C++ writers do not report a failed write; the truncated file fails to parse later.
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ExportError(f"onnxruntime could not calibrate {model_path}: {first}") from None
+            raise ExportError(f"onnxruntime could not calibrate {model_path} ({first}); if the temporary folder "
+                              f"{tmp.parent} is full, free some space or point TMPDIR elsewhere.") from None
         del calibrator
     return ranges
 

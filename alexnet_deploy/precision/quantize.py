@@ -44,6 +44,7 @@ from alexnet_deploy.precision.calibration import (
     cache_key,
     calibrate,
     find_calibration_set,
+    model_view,
     quiet_ort,
 )
 from alexnet_deploy.artifacts.paths import check_output
@@ -119,11 +120,11 @@ def quantize_from_ranges(
     if base is None:
         base = onnx.load(str(model_path), load_external_data=False)
     excluded = sorted(set(exclude) | set(lrn_fed_nodes(base)))
-    with scratch_dir("int8") as tmp, quiet_ort():
+    with scratch_dir("int8", hold_tempfiles=True) as tmp, quiet_ort():
         cache, out = Path(tmp) / "ranges.json", Path(tmp) / "int8.onnx"
         save_tensors_data(ranges, cache)
         quantize_static(
-            str(model_path),
+            str(model_view(model_path, Path(tmp))),  # its shape-inferred copy then lands in tmp
             str(out),
             None,
             quant_format=QuantFormat.QDQ,
