@@ -19,10 +19,12 @@ import click
 
 from alexnet_deploy import __version__
 from alexnet_deploy.commands import data as data_commands
+from alexnet_deploy.commands import engine as engine_commands
 from alexnet_deploy.commands import export as export_commands
 from alexnet_deploy.commands import inspect as inspect_commands
 from alexnet_deploy.commands import quantize as quantize_commands
 from alexnet_deploy.commands import train as train_commands
+from alexnet_deploy.commands import triton as triton_commands
 from alexnet_deploy.commands.common import INTERRUPT_NOTE, printable
 from alexnet_deploy.errors import CheckFailed, DeployError
 
@@ -110,6 +112,7 @@ def main() -> None:
     """Take AlexNet from PyTorch to production inference, and prove the result."""
 
 
-for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands):
+for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands,
+                engine_commands, triton_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

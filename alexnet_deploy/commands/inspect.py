@@ -50,8 +50,12 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
 @click.command("info")
 @click.argument("model", type=click.Path(path_type=str))
 def info_command(model: str) -> None:
-    """Print what a checkpoint (or exported ONNX model) MODEL holds."""
-    if model.lower().endswith(".onnx"):
+    """Print what a checkpoint, an exported ONNX model or an engine (from its sidecar) MODEL holds."""
+    if model.lower().endswith((".engine", ".plan", ".engine.json", ".plan.json")):
+        from alexnet_deploy.artifacts.engine_sidecar import describe_engine
+
+        summary = describe_engine(model)
+    elif model.lower().endswith(".onnx"):
         from alexnet_deploy.artifacts.onnx_meta import describe_onnx
 
         summary = describe_onnx(model)
