@@ -68,6 +68,10 @@ LIMITS = {
     "quantize --calib-images": (["quantize", "--model", "m.onnx", "--calib", "c", "--calib-images", BIG],
                                 "1<=x<=100000"),
     "export --batch-dim": (["export", "--model", "m.pt", "--batch-dim", BIG], "an integer from 1 to 65536"),
+    "build-engine --opt-level": (["build-engine", "--model", "{tiny}", "--opt-level", "9"], "0<=x<=5"),
+    "triton --instances": (["triton", "export", "{tiny}", "--out", "{tmp}/r", "--instances", BIG], "1<=x<=256"),
+    "triton --max-batch-size": (["triton", "export", "{tiny}", "--out", "{tmp}/r", "--max-batch-size", BIG],
+                                "1<=x<=65536"),
 }
 
 PARTNERS = {
@@ -90,6 +94,10 @@ PARTNERS = {
                                           "--resize 70 is smaller than --input-size 80"),
     "train --resume --fine-tune": (["train", "--data", "{tree}", "--resume", "--fine-tune", "{tiny}", "--out",
                                     "{tmp}/m.pt", "--no-progress"], "--resume and --fine-tune conflict"),
+    "build-engine --calib without --int8": (["build-engine", "--model", "{tiny}", "--calib", "{calib}", "--out",
+                                             "{tmp}/m.engine"], "--calib quantizes the fp32 model for --int8"),
+    "build-engine --data without --fp16": (["build-engine", "--model", "{tiny}", "--data", "{labelled}", "--out",
+                                            "{tmp}/m.engine"], "--data picks the images of the fp16 conversion"),
     "train --resume without a run": (["train", "--data", "{tree}", "--resume", "--out", "{tmp}/m.pt",
                                       "--no-progress"], "Nothing to resume"),
 }

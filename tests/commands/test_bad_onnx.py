@@ -2,9 +2,9 @@
 
 Each file lies in one way (builders.ONNX_LIES): an input shape, name or dtype the metadata does not describe,
 more outputs than class names, an fp16 graph labelled fp32, an "int8" model without a quantized weight, an op
-nobody defines, external data that does not fit, broken or missing metadata, garbage bytes. convert, quantize
-and info refuse each in one sentence with exit code 2, before any work and with nothing written (convert's
-default output beside the model included).
+nobody defines, external data that does not fit, broken or missing metadata, garbage bytes. convert, quantize,
+info, build-engine and triton export refuse each in one sentence with exit code 2, before any work and with
+nothing written (convert's default output beside the model included).
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ def _args(command, k, model):
         "quantize": ["quantize", "--model", model, "--calib", k.world / "calib", "--out", k.tmp / "q.onnx",
                      "--json", k.tmp / "r.json"],
         "info": ["info", model],
+        "build-engine": ["build-engine", "--model", model, "--out", k.tmp / "m.engine", "--json", k.tmp / "r.json"],
+        "triton export": ["triton", "export", model, "--out", k.tmp / "repo", "--json", k.tmp / "r.json"],
     }[command]
 
 
-@pytest.mark.parametrize("command", ["convert", "quantize", "info"])
+@pytest.mark.parametrize("command", ["convert", "quantize", "info", "build-engine", "triton export"])
 @pytest.mark.parametrize("lie", ONNX_LIES)
 def test_lying_onnx_is_refused(kit, lie, command):
     model = lying_onnx(kit.tmp / "inputs" / "m.onnx", lie)

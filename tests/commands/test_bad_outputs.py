@@ -8,6 +8,7 @@ outputs on one file, an unwritable folder: each is one sentence with exit code 2
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -28,6 +29,15 @@ def _quantize(k, *extra):
 
 def _train(k, *extra):
     return ["train", "--data", k.world / "tree", "--recipe", "fast", "--epochs", "1", "--no-progress", *extra]
+
+
+def _copy(source, target):
+    shutil.copyfile(source, target)
+    return target
+
+
+def _engine(k, *extra):
+    return ["build-engine", "--model", k.world / "tiny.onnx", *extra]
 
 
 def _eval(k, *extra):
@@ -83,6 +93,33 @@ CASES = {
     "eval json is the model": (lambda k: _eval(k, "--json", k.paper), "is --model itself"),
     "eval json in /proc": (lambda k: _eval(k, "--json", "/proc/r.json"), "on a proc filesystem"),
     "eval json is a device": (lambda k: _eval(k, "--json", "/dev/zero"), "not a regular file"),
+    # build-engine: --out, the sidecar beside it, --json, --timing-cache (checked before TensorRT is looked for)
+    "engine out is a folder": (lambda k: _engine(k, "--out", k.tmp), "is a folder"),
+    "engine out under a file": (lambda k: _engine(k, "--out", k.file("f") / "m.engine"), "is a file, not a folder"),
+    "engine out in /proc": (lambda k: _engine(k, "--out", "/proc/m.engine"), "on a proc filesystem"),
+    "engine sidecar is a folder": (lambda k: (k.tmp / "m.engine.json").mkdir() or _engine(
+        k, "--out", k.tmp / "m.engine"), "the sidecar"),
+    "engine json is the sidecar": (lambda k: _engine(k, "--out", k.tmp / "m.engine", "--json",
+                                                     k.tmp / "m.engine.json"), "both name"),
+    "engine timing cache is a folder": (lambda k: _engine(k, "--out", k.tmp / "m.engine", "--timing-cache", k.tmp),
+                                        "is a folder"),
+    "engine fp16 model is a folder": (lambda k: (k.tmp / "m.fp16.onnx").mkdir() or [
+        "build-engine", "--model", _copy(k.world / "tiny.onnx", k.tmp / "m.onnx"), "--fp16", "--out",
+        k.tmp / "e.engine"], "the fp16 model"),
+    # triton export: --out is a folder output
+    "triton out is a file": (lambda k: ["triton", "export", k.world / "tiny.onnx", "--out", k.file("repo")],
+                             "exists and is not a folder"),
+    "triton out under a file": (lambda k: ["triton", "export", k.world / "tiny.onnx", "--out", k.file("f") / "r"],
+                                "is a file, not a folder"),
+    "triton out in /proc": (lambda k: ["triton", "export", k.world / "tiny.onnx", "--out", "/proc/repo"],
+                            "on a proc filesystem"),
+    "triton out holds the input": (lambda k: ["triton", "export", k.world / "tiny.onnx", "--out", k.world],
+                                   "lies inside --out"),
+    "triton input inside the repository it replaces": (lambda k: k.file("repo/alexnet-deploy-triton.json") and [
+        "triton", "export", _copy(k.world / "tiny.onnx", k.tmp / "repo" / "m.onnx"), "--out", k.tmp / "repo"],
+        "lies inside --out"),
+    "triton json in /sys": (lambda k: ["triton", "export", k.world / "tiny.onnx", "--out", k.tmp / "repo", "--json",
+                                       "/sys/r.json"], "on a sysfs filesystem"),
     # data synth: --out is a folder output; data check: --json
     "synth out is a file": (lambda k: ["data", "synth", "--out", k.file("f"), "--no-progress"],
                             "exists and is not a folder"),
