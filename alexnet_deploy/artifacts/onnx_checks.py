@@ -4,13 +4,14 @@ Metadata that parses is not yet metadata that is true: a graph whose input
 is 3x224x224 while the metadata says 227, 10 outputs for 3 class names, an
 fp16 graph labelled fp32 (the fp16 converter would run on it again), an
 "int8" model without a single quantized weight, or an op onnxruntime has
-never heard of. ``check_graph`` compares the graph with ``ModelMeta`` and
+never heard of, or external data that does not fit its file. ``check_graph`` compares the graph with ``ModelMeta`` and
 names the first disagreement in one sentence; only the graph is read, never
 the weights, so it costs nothing for large models.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alexnet_deploy.errors import InputError
@@ -97,3 +98,22 @@ def check_graph(proto, meta: Any, where: str) -> None:
     _check_io(proto, meta, where)
     _check_ops(proto, where)
     _check_precision(proto, meta, where)
+
+
+def check_extent(tensor, info, data_file: Path, model_path: Path) -> None:
+    """The bytes a tensor claims lie inside its data file and are as many as its shape needs."""
+    import numpy as np
+    from onnx import helper
+
+    try:
+        needed = int(np.prod(tensor.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{model_path} has tensor {tensor.name!r} of unknown element type {tensor.data_type}; "
+                         f"re-export the model.") from None
+    offset = info.offset or 0
+    length = needed if info.length is None else info.length
+    available = data_file.stat().st_size
+    if offset < 0 or length != needed or offset + length > available:
+        raise InputError(f"{model_path} says tensor {tensor.name!r} is {length} bytes at offset {offset} of "
+                         f"{data_file.name} ({available} bytes), but its shape needs {needed} bytes there; the data "
+                         f"file is truncated or does not belong to this model, copy both again.")

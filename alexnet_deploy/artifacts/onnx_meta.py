@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from alexnet_deploy.artifacts import fields as checked
-from alexnet_deploy.artifacts.onnx_checks import check_graph
+from alexnet_deploy.artifacts.onnx_checks import check_extent, check_graph
 from alexnet_deploy.errors import InputError
 
 PREFIX = "alexnet_deploy."
@@ -208,29 +208,10 @@ def _external_files(proto, model_path: Path) -> list[Path]:
                 f"{model_path} needs external data file {location!r} next to it, which is missing; "
                 f"copy it along with the model."
             )
-        _check_extent(tensor, info, resolved, model_path)
+        check_extent(tensor, info, resolved, model_path)
         if resolved not in found:
             found.append(resolved)
     return found
-
-
-def _check_extent(tensor, info, data_file: Path, model_path: Path) -> None:
-    """The bytes a tensor claims lie inside its data file and are as many as its shape needs."""
-    import numpy as np
-    from onnx import helper
-
-    try:
-        needed = int(np.prod(tensor.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-    except (KeyError, TypeError, ValueError):
-        raise InputError(f"{model_path} has tensor {tensor.name!r} of unknown element type {tensor.data_type}; "
-                         f"re-export the model.") from None
-    offset = info.offset or 0
-    length = needed if info.length is None else info.length
-    available = data_file.stat().st_size
-    if offset < 0 or length != needed or offset + length > available:
-        raise InputError(f"{model_path} says tensor {tensor.name!r} is {length} bytes at offset {offset} of "
-                         f"{data_file.name} ({available} bytes), but its shape needs {needed} bytes there; the data "
-                         f"file is truncated or does not belong to this model, copy both again.")
 
 
 def _bad_location(location: str, folder: Path) -> str:

@@ -180,8 +180,8 @@ def _build_with_progress(source, out: Path, options, toolchain, timing_cache, re
 
     from alexnet_deploy.engine.build import build_engine
 
-    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
 
         def report(event: str, phase: str, done: int, total: int) -> None:

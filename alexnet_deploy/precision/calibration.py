@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from alexnet_deploy.errors import DataError, DeployError, ExportError, InputErro
 from alexnet_deploy.core.fsutil import sha256_file, write_text_atomic
 from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.samples import evenly_spaced
+from alexnet_deploy.precision.model_view import model_view
 from alexnet_deploy.runtimes.ort import quiet_ort
 
 CACHE_FORMAT = "alexnet-deploy-calibration-ranges/1"
@@ -79,11 +79,12 @@ def find_calibration_set(
     ``min_images``, or (for ``.npy``) has the wrong shape or dtype.
     """
     if num_images < 1 or min_images < 1:
-        raise InputError(f"--calib-images and --min-calib-images must be at least 1 (got {num_images} and {min_images}).")
+        raise InputError(f"--calib-images and --min-calib-images must be at least 1 (got {num_images} and "
+                         f"{min_images}).")
     if min_images > num_images:
         raise InputError(
-            f"--min-calib-images {min_images} is more than --calib-images {num_images}; lower --min-calib-images or raise "
-            f"--calib-images."
+            f"--min-calib-images {min_images} is more than --calib-images {num_images}; lower --min-calib-images "
+            f"or raise --calib-images."
         )
     path = Path(source)
     if path.is_file() and path.suffix.lower() == ".npy":
@@ -222,29 +223,6 @@ class _Window(CalibrationDataReader):
         self.left -= 1
         with contextlib.redirect_stdout(self.stdout):
             return self.reader.get_next()
-
-
-def model_view(model_path: str | Path, folder: Path) -> Path:
-    """The model (and its external data) as links inside ``folder``, to hand to onnxruntime's quantization.
-
-    onnxruntime writes a shape-inferred copy beside the model it is given
-    (``<name>-inferred.onnx``) and deletes it afterwards; an interruption or a
-    full disk in between would leave that copy beside the user's model. Given a
-    view inside our scratch folder, the copy lands there and goes with it.
-    """
-    from alexnet_deploy.artifacts.onnx_meta import check_external_data_paths
-
-    source = Path(model_path)
-    home = source.resolve().parent
-    links = [(source.resolve(), folder / "model.onnx")]
-    links += [(data, folder / data.relative_to(home)) for data in check_external_data_paths(source)]
-    for target, link in links:
-        link.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            link.symlink_to(target)
-        except OSError:  # a filesystem without symlinks
-            shutil.copyfile(target, link)
-    return links[0][1]
 
 
 def calibrate(

@@ -44,9 +44,9 @@ from alexnet_deploy.precision.calibration import (
     cache_key,
     calibrate,
     find_calibration_set,
-    model_view,
     quiet_ort,
 )
+from alexnet_deploy.precision.model_view import model_view
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.core.tempfiles import scratch_dir

@@ -31,7 +31,7 @@ def _start(args: list, tmp: Path) -> subprocess.Popen:
 
 
 def _interrupt_when(proc: subprocess.Popen, ready, sig: int, *, timeout: float = 240) -> tuple[int, str]:
-    """Wait until ``ready()`` (the run is mid-way), send ``sig`` as a terminal or ``kill`` would, return (code, stderr)."""
+    """Wait until ``ready()`` (the run is mid-way), send ``sig`` as a terminal or ``kill`` would; (code, stderr)."""
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:

@@ -158,7 +158,8 @@ def test_cli_rejects_bad_class_count(tmp_path, classes):
 def test_force_replaces_only_an_earlier_generated_tree(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    result = CliRunner().invoke(main, ["data", "synth", "--out", str(tmp_path / "mine"), "--force", "--train-per-class", "1"])
+    result = CliRunner().invoke(main, ["data", "synth", "--out", str(tmp_path / "mine"), "--force",
+                                       "--train-per-class", "1"])
     assert result.exit_code == 2 and "holds no dataset.json" in result.output
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 

@@ -115,7 +115,8 @@ def test_nodes_whose_activations_near_the_limit_stay_fp32(exported, tmp_path):
         if n.op_type == "LRN" or any(peaks.get(t, 0.0) >= threshold for t in [*n.input, *n.output] if t not in weights)
     }
     out, report = tmp_path / "hot.fp16.onnx", tmp_path / "r.json"
-    args = ["convert", "--model", str(fp32), "--out", str(out), "--data", str(data), "--calib-images", "3", "--check-images", "3"]
+    args = ["convert", "--model", str(fp32), "--out", str(out), "--data", str(data), "--calib-images", "3",
+            "--check-images", "3"]
     result = CliRunner().invoke(main, [*args, "--margin", repr(threshold / FP16_MAX), "--json", str(report)])
     assert result.exit_code == 0, result.output
     fp16 = Fp16Result.from_json(report.read_text())
