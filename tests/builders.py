@@ -324,9 +324,11 @@ def tiny_meta(precision: str = "fp32", **extra: str) -> ModelMeta:
 
 
 def tiny_onnx(path: Path, *, batch: int | str = "N", seed: int = 0, meta: ModelMeta | None = None,
-              external_data: bool = False) -> Path:
+              external_data: bool = False, graph_precision: str | None = None) -> Path:
     """Conv-Relu-LRN-MaxPool-Flatten-Gemm on 3x16x16 with alexnet-deploy metadata (an exported model's shape).
 
+    The graph is in the precision the metadata names (fp16 weights with fp32 I/O; INT8 Q/DQ in the TensorRT
+    layout), since every loader checks that it is; ``graph_precision`` makes one that lies.
     ``external_data=True`` keeps the weights in ``<name>.data`` beside the model.
     """
     rng = np.random.default_rng(seed)
@@ -347,7 +349,16 @@ def tiny_onnx(path: Path, *, batch: int | str = "N", seed: int = 0, meta: ModelM
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, len(TINY_CLASSES)])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = IR_VERSION
-    write_meta(model, meta or tiny_meta())
+    meta = meta or tiny_meta()
+    precision = graph_precision or meta.precision
+    if precision == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(model, keep_io_types=True, op_block_list=["LRN"])
+        model.ir_version = IR_VERSION
+    elif precision == "int8":
+        _quantize_by_hand(model)
+    write_meta(model, meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     if external_data:
         onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
@@ -355,6 +366,37 @@ def tiny_onnx(path: Path, *, batch: int | str = "N", seed: int = 0, meta: ModelM
     else:
         onnx.save(model, str(path))
     return path
+
+
+def _quantize_by_hand(model) -> None:
+    """Q/DQ in the TensorRT layout: int8 per-channel weights (axis 0, zero point 0), Q/DQ on each Conv/Gemm input."""
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    extra_nodes, extra_inits = [], []
+    for node in [n for n in graph.node if n.op_type in ("Conv", "Gemm")]:
+        weights = numpy_helper.to_array(inits[node.input[1]])
+        scale = np.abs(weights.reshape(len(weights), -1)).max(axis=1) / 127 + 1e-8
+        quantized = np.round(weights / scale.reshape(-1, *[1] * (weights.ndim - 1))).astype(np.int8)
+        name, act = node.name, node.input[0]
+        extra_inits += [numpy_helper.from_array(quantized, f"{name}_wq"),
+                        numpy_helper.from_array(scale.astype(np.float32), f"{name}_ws"),
+                        numpy_helper.from_array(np.zeros(len(weights), np.int8), f"{name}_wz"),
+                        numpy_helper.from_array(np.array(0.05, np.float32), f"{name}_as"),
+                        numpy_helper.from_array(np.array(0, np.int8), f"{name}_az")]
+        extra_nodes += [
+            helper.make_node("DequantizeLinear", [f"{name}_wq", f"{name}_ws", f"{name}_wz"], [f"{name}_w"],
+                             name=f"{name}_wdq", axis=0),
+            helper.make_node("QuantizeLinear", [act, f"{name}_as", f"{name}_az"], [f"{name}_q"], name=f"{name}_aq"),
+            helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_as", f"{name}_az"], [f"{name}_x"],
+                             name=f"{name}_adq"),
+        ]
+        node.input[0], node.input[1] = f"{name}_x", f"{name}_w"
+    graph.initializer.extend(extra_inits)
+    for old in ("w1", "w2"):
+        graph.initializer.remove(inits[old])
+    nodes = extra_nodes + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def engine_with_sidecar(path: Path, *, tensorrt_version: str = "10.3.0", compute_capability: str = "8.7",
