@@ -70,7 +70,7 @@ def _check_rendezvous_address(env) -> None:
         raise InputError(f"MASTER_PORT must be a port number from 1 to 65535, got {port!r}.")
 
 
-def init(env: DistEnv, device: torch.device, *, timeout: float = 600.0) -> None:
+def init(env: DistEnv, device: torch.device, *, timeout: float = 300.0) -> None:
     """Join the process group: NCCL between GPUs, gloo on CPUs.
 
     ``timeout`` (seconds) bounds the wait for the other processes: without it a

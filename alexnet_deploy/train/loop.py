@@ -55,7 +55,7 @@ class TrainConfig:
     resume: bool = False
     fine_tune: Path | None = None
     progress: bool = True
-    rendezvous_timeout: float = 600.0  # seconds to wait for the other torchrun processes
+    rendezvous_timeout: float = 300.0  # seconds to wait for the other torchrun processes
 
 
 @dataclass
