@@ -98,7 +98,7 @@ def test_refusals_exit_2_with_one_sentence(verify_setup, tmp_path):
          "runs a PyTorch checkpoint, and no artifact given is one"),
         (["--checkpoint", s["checkpoint"], tmp_path / "missing.onnx", "--data", s["data"]], "does not exist"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--max-drop", "int4=1"], "not a precision"),
-        (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--report", s["fp32"]], "is a file"),
+        (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--report", s["fp32"]], "exists and is not a folder"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--json", s["fp32"]], "artifact"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--layer-images", 4], "add --per-layer"),
     ]
