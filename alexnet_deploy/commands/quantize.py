@@ -6,23 +6,30 @@ import warnings
 
 import click
 
-from alexnet_deploy.commands.common import DATA_HELP, finish, json_option, need_onnxruntime
+from alexnet_deploy.commands.common import (
+    DATA_HELP, OutputPath, Renamed, check_outputs, console, finish, json_option, model_option, need_onnxruntime,
+    refuse_without, size_of,
+)
+from alexnet_deploy.commands.export import derived
+from alexnet_deploy.core.limits import MAX_CHECK_IMAGES
 
 METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to calibration.METHODS
 
 
 @click.command("quantize")
-@click.option("--onnx", "onnx_path", required=True, type=click.Path(path_type=str),
-              help="The FP32 ONNX model made by `alexnet-deploy export`.")
+@model_option(help="The FP32 ONNX model made by `alexnet-deploy export`.", old=("--onnx",))
 @click.option("--calib", required=True, type=click.Path(path_type=str),
               help="Calibration images: a folder (flat or one sub-folder per class) of JPEG/PNG, "
                    "or a .npy array (N, 3, S, S) float32 already preprocessed.")
-@click.option("--out", required=True, type=click.Path(path_type=str), help="Where to write the INT8 model.")
+@click.option("--out", type=OutputPath(example="model.int8.onnx"), default=None,
+              help="Where to write the INT8 model [default: <model stem>.int8.onnx beside --model].")
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="entropy",
               show_default=True, help="How activation ranges are chosen from the calibration data.")
-@click.option("--num-images", type=click.IntRange(min=1), default=512, show_default=True,
+@click.option("--calib-images", "--num-images", "calib_images", cls=Renamed, type=click.IntRange(1, MAX_CHECK_IMAGES),
+              default=512, show_default=True,
               help="Calibrate on at most this many images (an evenly spaced subset of the sorted files).")
-@click.option("--min-images", type=click.IntRange(min=1), default=32, show_default=True,
+@click.option("--min-calib-images", "--min-images", "min_calib_images", cls=Renamed,
+              type=click.IntRange(1, MAX_CHECK_IMAGES), default=32, show_default=True,
               help="Refuse to calibrate on fewer images than this.")
 @click.option("--data", "data_dir", type=click.Path(path_type=str), default=None,
               help=DATA_HELP + " Reports FP32, FP16 and INT8 top-1 side by side.")
@@ -31,31 +38,40 @@ METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to
                    "until it holds (needs --data). Not met: exit code 1 and no model written.")
 @click.option("--max-fp32-layers", type=click.IntRange(min=0), default=None,
               help="With --max-drop: put at most this many layers back in FP32 [default: any but all].")
-@click.option("--eval-images", type=click.IntRange(min=1), default=None,
-              help="Measure top-1 on at most this many images of the val split (default: all).")
-@click.option("--cache-dir", type=click.Path(path_type=str), default=None,
+@click.option("--eval-images", type=click.IntRange(1, MAX_CHECK_IMAGES), default=None,
+              help="With --data: measure top-1 on at most this many images of the val split (default: all).")
+@click.option("--cache-dir", type=OutputPath(folder=True), default=None,
               help="Calibration range cache (default: .calib-cache next to --out).")
 @json_option
-def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_images: int, min_images: int,
+def quantize_command(model: str, calib: str, out: str | None, method: str, calib_images: int, min_calib_images: int,
                      data_dir: str | None, max_drop: float | None, max_fp32_layers: int | None,
                      eval_images: int | None, cache_dir: str | None, json_out: str | None) -> None:
     """Quantize an FP32 ONNX model to INT8 QDQ (symmetric, per-channel, LRN kept in float)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from alexnet_deploy.precision.calibration import CacheWarning
-    from alexnet_deploy.precision.fallback import check_max_drop
-    from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
+    from pathlib import Path
 
     need_onnxruntime()
-    # Refuse conflicting flags before any work (and before anything is written).
+    # Refuse conflicting flags and unusable outputs before any work (and before anything is written).
+    refuse_without({"eval_images": "data_dir"})
+    from alexnet_deploy.precision.fallback import check_max_drop
+
     check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
-    config = QuantizeConfig(method=method, num_images=num_images, min_images=min_images)
-    console = Console(stderr=True)
+    out = out or derived(model, ".int8.onnx")
+    cache_dir = cache_dir or str(Path(out).parent / ".calib-cache")
+    check_outputs({"--out": out, "--json": json_out}, folders={"--cache-dir": cache_dir},
+                  inputs={"--model": model, "--calib": calib}, need_bytes={"--out": size_of(model) // 3})
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    from alexnet_deploy.precision.calibration import CacheWarning
+    from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
+
+    config = QuantizeConfig(method=method, num_images=calib_images, min_images=min_calib_images)
+    bars = console(stderr=True)
     labels = {"calibrate": "Calibrating (images)", "evaluate": "Top-1 on the val split (models)",
               "fallback": "Fallback trials (layers)"}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=bars, transient=True) as bar:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -65,15 +81,15 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CacheWarning)
-            result = build_int8(onnx_path, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
+            result = build_int8(model, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
                                 max_drop=max_drop, max_fp32_layers=max_fp32_layers, eval_limit=eval_images,
                                 progress=progress)
     for w in caught:  # a damaged cache is worth one plain line, not a source-code excerpt
         if issubclass(w.category, CacheWarning):
-            console.print(f"[yellow]Warning:[/yellow] {w.message}", soft_wrap=True, highlight=False)
+            bars.print(Text.assemble(("Warning: ", "yellow"), str(w.message)))
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    _print_result(Console(soft_wrap=True), result)
+    _print_result(console(), result)
     finish(result, json_out)
 
 

@@ -38,7 +38,9 @@ class OpenVinoRunner(Runner):
 
         path = Path(artifact)
         check_external_data_paths(path)
-        self.precision = read_meta(path).precision
+        # Commands hold the files they are given to their metadata before they run them; a runner also
+        # opens files this tool derived itself (verify's probes, with extra outputs).
+        self.precision = read_meta(path, check=False).precision
         self.artifact = str(path)
         self.threads, self.hint = threads, hint
         ov = openvino()
