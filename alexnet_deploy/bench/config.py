@@ -79,8 +79,11 @@ def parse_list(values: tuple[str, ...] | list[str] | str | None) -> list[str]:
     return out
 
 
-def parse_batches(values, *, option: str = "--batch") -> tuple[int, ...]:
-    """Positive batch sizes from ``1,8,32`` (or repeated options); InputError for 0, negatives or words."""
+def parse_batches(values, *, option: str = "--batch-size") -> tuple[int, ...]:
+    """Positive batch sizes from ``1,8,32`` (or repeated options); InputError for 0, negatives, words, or more
+    than ``core.limits.MAX_BATCH_SIZE``."""
+    from alexnet_deploy.core.limits import MAX_BATCH_SIZE
+
     out = []
     for item in parse_list(values):
         try:
@@ -89,6 +92,8 @@ def parse_batches(values, *, option: str = "--batch") -> tuple[int, ...]:
             raise InputError(f"{option} takes whole numbers such as 1,8,32, not {item!r}.") from None
         if batch < 1:
             raise InputError(f"{option} {item} is not a batch size; batches are 1 or more.")
+        if batch > MAX_BATCH_SIZE:
+            raise InputError(f"{option} {item} is over the largest batch this tool takes ({MAX_BATCH_SIZE:,}).")
         out.append(batch)
     return tuple(out)
 

@@ -7,7 +7,7 @@ import os
 import click
 
 from alexnet_deploy.bench.config import SCENARIOS
-from alexnet_deploy.commands.common import finish, json_option
+from alexnet_deploy.commands.common import OutputPath, Renamed, check_outputs, console, finish, json_option
 
 
 class BenchGroup(click.Group):
@@ -33,7 +33,8 @@ def bench_group() -> None:
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--backend", "backends", multiple=True,
               help="Backends, comma-separated or repeated [default: every backend here that runs each artifact].")
-@click.option("--batch", "batches", multiple=True, help="Batch sizes such as 1,8,32 [default: 1; offline: 1,8,32].")
+@click.option("--batch-size", "--batch", "batches", cls=Renamed, multiple=True,
+              help="Batch sizes to time, such as 1,8,32 [default: 1; offline: 1,8,32].")
 @click.option("--threads", type=int, default=None, help="Threads of every CPU backend [default: the usable cores].")
 @click.option("--warmup", default="1s", show_default=True, help="Warm-up time before timing (5s, 500ms, 2).")
 @click.option("--duration", default="5s", show_default=True, help="Shortest timed window per row.")
@@ -56,7 +57,7 @@ def bench_group() -> None:
               help="Energy per image where NVML (GPU) or RAPL (CPU) reads; adds an idle baseline per row.")
 @click.option("--cv-warn", type=float, default=0.10, show_default=True,
               help="Warn when a row's coefficient of variation passes this.")
-@click.option("--report", "report_dir", type=click.Path(path_type=str), default=None,
+@click.option("--report", "report_dir", type=OutputPath(folder=True, example="reports"), default=None,
               help="Write bench.md and PNG plots to this folder.")
 @json_option
 def run_command(artifacts: tuple[str, ...], backends: tuple[str, ...], batches: tuple[str, ...], threads: int | None,
@@ -75,7 +76,8 @@ def run_command(artifacts: tuple[str, ...], backends: tuple[str, ...], batches: 
         warmup_s=parse_seconds(warmup, option="--warmup"), duration_s=parse_seconds(duration, option="--duration"),
         min_iterations=min_iterations, percentiles=parse_percentiles(percentiles) or DEFAULT_PERCENTILES,
         threads=usable if threads is None else threads, cv_warn=cv_warn, energy=energy)
-    _check_outputs(json_out, report_dir, artifacts)
+    check_outputs({"--json": json_out}, folders={"--report": report_dir},
+                  inputs={**{f"the artifact {a}": a for a in artifacts}, "--checkpoint": checkpoint})
     plan = make_plan(list(artifacts), config=config, backends=parse_list(backends) or None, checkpoint=checkpoint,
                      find_baseline=baseline, variants=Variants(fp16=fp16, cuda_graphs=cuda_graphs,
                                                                channels_last=channels_last))
@@ -89,26 +91,13 @@ def run_command(artifacts: tuple[str, ...], backends: tuple[str, ...], batches: 
     finish(result, json_out)
 
 
-def _check_outputs(json_out: str | None, report_dir: str | None, artifacts: tuple[str, ...]) -> None:
-    from pathlib import Path
-
-    from alexnet_deploy.artifacts.paths import check_output
-    from alexnet_deploy.errors import InputError
-
-    if json_out:
-        check_output(json_out, example="bench.json", inputs={f"the artifact {a}": a for a in artifacts})
-    if report_dir and Path(report_dir).exists() and not Path(report_dir).is_dir():
-        raise InputError(f"--report {report_dir} is a file; give a folder for bench.md and the plots.")
-
-
 def _run_with_progress(plan, config):
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from alexnet_deploy.bench.session import run_plan
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("benchmark", total=len(plan.runs))
 
         def progress(what: str, done: int, total: int) -> None:
@@ -118,21 +107,21 @@ def _run_with_progress(plan, config):
 
 
 def _wide_console():
-    """A console for tables: the terminal's width, or 160 columns when the output is a file or a pipe."""
-    from rich.console import Console
+    """The markup-free console, 160 columns wide when the output is a file or a pipe (the table has 13)."""
+    out = console()
+    if not out.is_terminal:
+        out.width = 160
+    return out
 
-    console = Console(soft_wrap=True)
-    return console if console.is_terminal else Console(soft_wrap=True, width=160)
 
-
-def _print(console, result) -> None:
+def _print(out, result) -> None:
     from alexnet_deploy.bench.table import notes, rich_offline, rich_table
 
-    console.print(rich_table(result))
+    out.print(rich_table(result))
     if result.offline:
-        console.print(rich_offline(result))
+        out.print(rich_offline(result))
     for line in notes(result):
-        console.print(f"- {line}", markup=False, highlight=False)  # install lines hold [extras]
+        out.print(f"- {line}")
 
 
 @bench_group.command("compare")
@@ -148,9 +137,11 @@ def compare_command(old: str, new: str, fail_above: float, confidence: float, re
                     json_out: str | None) -> None:
     """Ratios of p50 and p99 between two `bench --json` records, with bootstrap confidence intervals."""
     from rich.table import Table
+    from rich.text import Text
 
     from alexnet_deploy.bench.compare import compare
 
+    check_outputs({"--json": json_out}, inputs={"OLD": old, "NEW": new})
     result = compare(old, new, fail_above=fail_above, confidence=confidence, resamples=resamples, seed=seed)
     table = Table(title=f"NEW / OLD with {confidence:.0%} bootstrap intervals ({resamples} resamples); "
                         f"fail when the lower bound > {fail_above:g}")
@@ -158,15 +149,15 @@ def compare_command(old: str, new: str, fail_above: float, confidence: float, re
         table.add_column(column, justify="left" if column in ("row", "metric", "verdict") else "right")
     for entry in result.entries:
         for r in entry.ratios:
-            verdict = "[red]slower[/red]" if r.regressed else ("faster" if r.high < 1 else "ok")
-            table.add_row(entry.key, r.metric, f"{r.old_ms:.3f}", f"{r.new_ms:.3f}", f"{r.ratio:.3f}",
+            verdict = Text("slower", style="red") if r.regressed else Text("faster" if r.high < 1 else "ok")
+            table.add_row(Text(entry.key), r.metric, f"{r.old_ms:.3f}", f"{r.new_ms:.3f}", f"{r.ratio:.3f}",
                           f"{r.low:.3f}-{r.high:.3f}", verdict)
-    console = _wide_console()
-    console.print(table)
+    out = _wide_console()
+    out.print(table)
     for key in result.only_old:
-        console.print(f"- only in {old}: {key}", markup=False, highlight=False)
+        out.print(f"- only in {old}: {key}")
     for key in result.only_new:
-        console.print(f"- only in {new}: {key}", markup=False, highlight=False)
+        out.print(f"- only in {new}: {key}")
     finish(result, json_out)
 
 

@@ -28,7 +28,7 @@ def test_lists_split_commas_and_repeats_and_drop_duplicates():
 
 
 @pytest.mark.parametrize("values, message", [(("0",), "not a batch size"), (("1,-8",), "not a batch size"),
-                                             (("eight",), "whole numbers")])
+                                             (("eight",), "whole numbers"), (("100000",), "largest batch")])
 def test_bad_batches_are_refused(values, message):
     with pytest.raises(InputError, match=message):
         parse_batches(values)

@@ -31,7 +31,7 @@ def _bench(*args):
 
 def test_bench_prints_the_table_and_writes_json_and_report(models, tmp_path):
     out, report = tmp_path / "bench.json", tmp_path / "report"
-    result = _bench(models["tiny"], "--backend", "ort-cpu", "--batch", "1,2", *QUICK, "--json", str(out),
+    result = _bench(models["tiny"], "--backend", "ort-cpu", "--batch-size", "1,2", *QUICK, "--json", str(out),
                     "--report", str(report))
     assert result.exit_code == 0, result.output
     assert "p50 ms" in result.output and "ort-cpu" in result.output and "tiny.onnx" in result.output
@@ -68,15 +68,17 @@ REFUSALS = [
     (lambda m: [m["pt"], "--backend", "ort-cpu"], "ort-cpu runs an ONNX model, not a PyTorch checkpoint"),
     (lambda m: [m["tiny"], "--backend", "torch-cpu"], "torch-cpu runs a PyTorch checkpoint, not an ONNX model"),
     (lambda m: [m["tiny"], "--backend", "trt"], "trt runs a TensorRT engine, not an ONNX model"),
-    (lambda m: [m["tiny"], "--batch", "0"], "not a batch size"),
+    (lambda m: [m["tiny"], "--batch", "0"], "not a batch size"),  # the old spelling still works
+    (lambda m: [m["tiny"], "--batch-size", "1,0"], "not a batch size"),
     (lambda m: [m["tiny"], "--duration", "-1"], "--duration must be 0 s or more"),
     (lambda m: [m["tiny"], "--warmup", "later"], "--warmup takes a duration"),
     (lambda m: [m["tiny"], "--percentile", "100"], "outside (0, 100)"),
     (lambda m: [m["tiny"], "--min-iterations", "0"], "--min-iterations must be 1 or more"),
     (lambda m: [m["tiny"], "--backend", "ort-cpu", "--cuda-graphs"], "--cuda-graphs applies to runners on a CUDA GPU"),
-    (lambda m: [_fixed(m), "--batch", "8"], "fixed batch of 2 and cannot run batch 8"),
+    (lambda m: [_fixed(m), "--batch-size", "8"], "fixed batch of 2 and cannot run batch 8"),
     (lambda m: [str(m["root"] / "missing.onnx")], "does not exist"),
-    (lambda m: [m["tiny"], "--report", m["tiny"]], "is a file; give a folder"),
+    (lambda m: [m["tiny"], "--report", m["tiny"]], "exists and is not a folder"),
+    (lambda m: [m["tiny"], "--json", m["tiny"]], "the artifact"),
     (lambda m: [m["tiny"], "--json", str(m["root"])], "is a folder"),
 ]
 
@@ -137,3 +139,33 @@ def test_help_shows_both_forms():
     assert result.exit_code == 0 and "bench compare OLD.json NEW.json" in result.output and "compare" in result.output
     run_help = _bench("run", "-h")
     assert run_help.exit_code == 0 and "--duration" in run_help.output and "--scenario" in run_help.output
+
+
+@pytest.mark.slow
+def test_an_interrupted_bench_writes_nothing(models, tmp_path):
+    """SIGTERM while a runner is timing: exit 143, one sentence, no JSON, no report, no temporary file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "alexnet_deploy", "bench", models["tiny"], "--backend", "ort-cpu",
+                             "--duration", "60", "--json", str(out / "b.json"), "--report", str(out / "report")],
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    maps = f"/proc/{proc.pid}/maps"
+    deadline = time.monotonic() + 120
+    # onnxruntime's library is loaded when the runner opens: from then on the run is timing.
+    while "onnxruntime_pybind11_state" not in (open(maps).read() if os.path.exists(maps) else ""):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "Interrupted by SIGTERM; nothing was written and temporary files were removed."]
+    assert list(out.iterdir()) == []
