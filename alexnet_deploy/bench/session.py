@@ -120,6 +120,7 @@ def run_plan(plan: Plan, config: BenchConfig, *, progress: Progress | None = Non
     return BenchResult(
         created=now(), command=command_line(argv),
         config={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
-        machine=machine_record(threads=config.threads, load_before=load_before), artifacts=plan.artifacts, rows=rows, skipped=plan.skipped,
-        notes=plan.notes, offline=offline_best(rows) if config.scenario == "offline" else [],
+        machine=machine_record(threads=config.threads, load_before=load_before), artifacts=plan.artifacts,
+        rows=rows, skipped=plan.skipped, notes=plan.notes,
+        offline=offline_best(rows) if config.scenario == "offline" else [],
     )
