@@ -86,7 +86,7 @@ def _checkpoint_info(file: Path, digest: str, size: int) -> ArtifactInfo:
 
 
 def _onnx_info(file: Path, digest: str, size: int) -> ArtifactInfo:
-    from alexnet_deploy.artifacts.onnx_meta import load_onnx, read_meta
+    from alexnet_deploy.artifacts.onnx_meta import PREFIX as META_PREFIX, load_onnx, read_meta
 
     proto = load_onnx(file, load_weights=False)
     first = proto.graph.input[0]
@@ -94,11 +94,10 @@ def _onnx_info(file: Path, digest: str, size: int) -> ArtifactInfo:
     if len(dims) != 4 or dims[2] is None or dims[2] != dims[3]:
         raise InputError(f"{file} takes input {first.name} of shape {dims}; the benchmark feeds square images "
                          f"(N, 3, S, S) and needs S fixed in the model.")
-    try:
-        meta = read_meta(proto, where=str(file)).to_dict()
+    meta: dict[str, Any] = {}  # a model from elsewhere runs too, without a precision or checkpoint to name
+    if any(p.key.startswith(META_PREFIX) for p in proto.metadata_props):
+        meta = read_meta(proto, where=str(file)).to_dict()  # ours: the graph must agree with it, or it is refused
         meta.pop("class_names")
-    except InputError:
-        meta = {}  # a model from elsewhere: it runs, but has no precision or checkpoint to name
     return ArtifactInfo(path=str(file), kind=ONNX, sha256=digest, bytes=size,
                         precision=meta.get("precision", "unknown"), input_size=int(dims[2]),
                         source_sha256=meta.get("source_sha256", ""), fixed_batch=dims[0], meta=meta)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import onnx
 import pytest
 
@@ -62,3 +64,13 @@ def test_an_engine_is_described_by_its_sidecar(tmp_path):
     assert (info.kind, info.precision, info.input_size) == ("engine", "int8", 16)
     assert (info.min_batch, info.max_batch, info.fixed_batch) == (1, 32, None)
     assert info.source_sha256 == "c" * 64 and info.meta["tensorrt"] == sidecar.tensorrt_version
+
+
+def test_metadata_that_the_graph_contradicts_is_refused(tmp_path):
+    from alexnet_deploy.artifacts.onnx_meta import read_meta, write_meta
+
+    model = onnx.load(str(tiny_model(tmp_path / "tiny.onnx")))
+    write_meta(model, replace(read_meta(model), class_names=("a", "b")))  # the graph has 4 logits
+    onnx.save(model, str(tmp_path / "lying.onnx"))
+    with pytest.raises(InputError, match="lying.onnx"):
+        describe_artifact(tmp_path / "lying.onnx", hashes=HashCache())
