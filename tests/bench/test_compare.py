@@ -71,14 +71,28 @@ def test_the_interval_comes_from_the_stored_latencies(tmp_path):
     assert (doubled.low, doubled.high) == pytest.approx((2 * same.low, 2 * same.high))
 
 
-def test_direct_resampling_matches_brute_force_bootstrap():
+def test_blocks_of_one_iteration_are_the_ordinary_bootstrap():
     rng = np.random.default_rng(3)
     x = rng.lognormal(0, 0.3, 300)
     for p in (50, 99):
-        fast = resampled_percentile(x, p, 5000, np.random.default_rng(1))
-        brute = np.array([np.percentile(x[rng.integers(0, x.size, x.size)], p, method="inverted_cdf")
-                          for _ in range(5000)])
-        assert np.percentile(fast, [2.5, 50, 97.5]) == pytest.approx(np.percentile(brute, [2.5, 50, 97.5]), rel=0.02)
+        blocks = resampled_percentile(x, p, 4000, np.random.default_rng(1), segments=x.size)
+        brute = np.array([np.percentile(x[rng.integers(0, x.size, x.size)], p) for _ in range(4000)])
+        assert np.percentile(blocks, [2.5, 50, 97.5]) == pytest.approx(np.percentile(brute, [2.5, 50, 97.5]), rel=0.02)
+
+
+def test_drift_within_a_run_widens_the_interval_and_steady_runs_keep_theirs():
+    rng = np.random.default_rng(4)
+    steady = rng.normal(10, 0.5, 1000)
+    drifting = steady + np.linspace(0, 2, 1000)  # the machine slowed down steadily during the run
+
+    def width(x, segments):
+        ratios = resampled_percentile(x, 50, 2000, np.random.default_rng(0), segments=segments) / \
+            resampled_percentile(x, 50, 2000, np.random.default_rng(1), segments=segments)
+        low, high = np.percentile(ratios, [2.5, 97.5])
+        return high - low
+
+    assert width(drifting, 10) > 2 * width(drifting, drifting.size)  # iid resampling would not see the drift
+    assert width(steady, 10) == pytest.approx(width(steady, steady.size), rel=0.5)
 
 
 def test_rows_match_by_backend_precision_batch_and_repeats_by_model():
@@ -109,3 +123,12 @@ def test_files_that_are_not_bench_records_are_refused(tmp_path):
             compare(good, str(tmp_path / name))
     with pytest.raises(InputError, match="--fail-above"):
         compare(good, good, fail_above=0)
+
+
+def test_long_runs_are_thinned_for_resampling_but_not_for_the_ratio(tmp_path):
+    old = _write(tmp_path / "old.json", [_row(_latencies(0, n=30_000))])
+    new = _write(tmp_path / "new.json", [_row(_latencies(1, n=30_000, scale=1.2))])
+    result = compare(old, new, resamples=500)
+    p50 = result.entries[0].ratios[0]
+    assert result.entries[0].old_count == 30_000 and not result
+    assert 1.15 < p50.low <= p50.ratio <= p50.high < 1.25
