@@ -9,6 +9,7 @@ import click
 from alexnet_deploy.commands.common import DATA_HELP, finish, json_option
 
 METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to calibration.METHODS
+TARGET_CHOICES = ("trt", "cpu", "all")  # a test keeps it equal to targets.TARGETS
 
 
 @click.command("quantize")
@@ -17,7 +18,12 @@ METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to
 @click.option("--calib", required=True, type=click.Path(path_type=str),
               help="Calibration images: a folder (flat or one sub-folder per class) of JPEG/PNG, "
                    "or a .npy array (N, 3, S, S) float32 already preprocessed.")
-@click.option("--out", required=True, type=click.Path(path_type=str), help="Where to write the INT8 model.")
+@click.option("--out", required=True, type=click.Path(path_type=str),
+              help="Where to write the INT8 model; with --target all the CPU layout goes beside it as "
+                   "<stem>.int8-cpu.onnx.")
+@click.option("--target", type=click.Choice(TARGET_CHOICES), default="all", show_default=True,
+              help="INT8 layout: trt (QDQ on Conv/Gemm inputs, what TensorRT builds), cpu (fused QDQ with LRN "
+                   "lowered, fast on onnxruntime's CPU provider and OpenVINO) or all (both, one calibration).")
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="entropy",
               show_default=True, help="How activation ranges are chosen from the calibration data.")
 @click.option("--num-images", type=click.IntRange(min=1), default=512, show_default=True,
@@ -36,16 +42,17 @@ METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to
 @click.option("--cache-dir", type=click.Path(path_type=str), default=None,
               help="Calibration range cache (default: .calib-cache next to --out).")
 @json_option
-def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_images: int, min_images: int,
-                     data_dir: str | None, max_drop: float | None, max_fp32_layers: int | None,
+def quantize_command(onnx_path: str, calib: str, out: str, target: str, method: str, num_images: int,
+                     min_images: int, data_dir: str | None, max_drop: float | None, max_fp32_layers: int | None,
                      eval_images: int | None, cache_dir: str | None, json_out: str | None) -> None:
-    """Quantize an FP32 ONNX model to INT8 QDQ (symmetric, per-channel, LRN kept in float)."""
+    """Quantize an FP32 ONNX model to INT8 QDQ: the TensorRT layout, the CPU layout, or both."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from alexnet_deploy.precision.calibration import CacheWarning
     from alexnet_deploy.precision.fallback import check_max_drop
-    from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
+    from alexnet_deploy.precision.quantize import QuantizeConfig
+    from alexnet_deploy.precision.targets import build_targets
 
     # Refuse conflicting flags before any work (and before anything is written).
     check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
@@ -64,16 +71,20 @@ def quantize_command(onnx_path: str, calib: str, out: str, method: str, num_imag
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CacheWarning)
-            result = build_int8(onnx_path, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
-                                max_drop=max_drop, max_fp32_layers=max_fp32_layers, eval_limit=eval_images,
-                                progress=progress)
+            result = build_targets(onnx_path, calib, out, target=target, config=config, cache_dir=cache_dir,
+                                   data_dir=data_dir, max_drop=max_drop, max_fp32_layers=max_fp32_layers,
+                                   eval_limit=eval_images, progress=progress)
     for w in caught:  # a damaged cache is worth one plain line, not a source-code excerpt
         if issubclass(w.category, CacheWarning):
             console.print(f"[yellow]Warning:[/yellow] {w.message}", soft_wrap=True, highlight=False)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    _print_result(Console(soft_wrap=True), result)
+    for built in result.results:
+        _print_result(Console(soft_wrap=True), built)
     finish(result, json_out)
+
+
+LAYOUT_NAMES = {"trt": "TensorRT layout", "cpu": "CPU layout"}
 
 
 def _print_result(console, result) -> None:
@@ -86,10 +97,12 @@ def _print_result(console, result) -> None:
                       f"with {result.method} in {result.calibration_seconds:.1f} s; ranges cached in {result.cache_file}.")
     share = 100.0 * result.int8_bytes / max(result.fp32_bytes, 1)
     what = "Wrote" if result.written else "Did not write"
-    console.print(f"{what} {result.out}: {len(result.quantized_nodes)} layers in INT8, "
+    console.print(f"{what} {result.out} ({LAYOUT_NAMES[result.layout]}): {len(result.quantized_nodes)} layers in INT8, "
                   f"{result.int8_bytes / 2**20:.1f} MiB ({share:.0f}% of FP32).")
+    if result.lowering is not None:
+        console.print(f"  LRN lowered to plain ops; FP32 lowered vs native: {result.lowering.describe()}.")
     if result.top1:
-        table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU)")
+        table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU, {result.layout} layout)")
         for column in ("precision", "top-1 %", "vs FP32 (pp)"):
             table.add_column(column, justify="left" if column == "precision" else "right")
         base = result.top1.get("fp32")
