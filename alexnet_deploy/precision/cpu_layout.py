@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
+from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
 from alexnet_deploy.errors import ExportError
 from alexnet_deploy.runtimes.ort import quiet_ort
@@ -53,6 +53,8 @@ CPU_QUANT_OPTIONS = {
     "WeightSymmetric": True,
     "QuantizeBias": True,
 }
+# Ops whose output is non-negative when their input is (LRN divides by a positive denominator).
+SIGN_KEEPING = ("MaxPool", "AveragePool", "Reshape", "Flatten", "LRN")
 GUARD_TAG = "alexnet_deploy.keep_pool_float"  # doc_string of the Max(x, 0) nodes
 LOWERING_REL_TOL = 1e-5  # the lowering is exact math: only float rounding may differ
 
@@ -62,8 +64,29 @@ def cpu_quantizable_nodes(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type in OP_TYPES]
 
 
+def non_negative_ranges(model: onnx.ModelProto, ranges: TensorsData) -> TensorsData:
+    """``ranges`` with the lower end set to 0 for tensors that cannot be negative (after a ReLU).
+
+    Symmetric calibration (minmax, percentile) reports (-t, t) for a ReLU output;
+    with uint8 activations that would spend half the codes on values that never
+    occur and keep a zero point of 128, so the ReLU could not fold into the
+    quantization.
+    """
+    non_negative: set[str] = set()
+    for node in model.graph.node:  # nodes are in topological order
+        if node.op_type == "Relu" or (node.op_type in SIGN_KEEPING and node.input[0] in non_negative):
+            non_negative.add(node.output[0])
+    data = dict(ranges.data)
+    for name in non_negative & set(data):
+        data[name] = TensorData(lowest=np.zeros_like(data[name].range_value[1]), highest=data[name].range_value[1])
+    return TensorsData(ranges.calibration_method, data)
+
+
 def prepare_cpu_graph(model: onnx.ModelProto, ranges: TensorsData) -> list[str]:
-    """Lower LRN and keep pools after it in float (in place); returns the nodes that must stay float."""
+    """Lower LRN and keep pools after it in float (in place); returns the nodes that must stay float.
+
+    ``ranges`` must already have gone through ``non_negative_ranges``.
+    """
     keep_float = lower_lrn(model)
     keep_float += _keep_pools_float(model, ranges)
     return keep_float
@@ -82,7 +105,7 @@ def _keep_pools_float(model: onnx.ModelProto, ranges: TensorsData) -> list[str]:
             continue
         pooled = node.output[0]
         lowest = ranges.data[pooled].range_value[0] if pooled in ranges.data else -1.0
-        if float(lowest) < 0:  # its QuantizeLinear would not clamp at 0: Max would change the result
+        if float(np.min(lowest)) < 0:  # its QuantizeLinear would not clamp at 0: Max would change the result
             continue
         node.output[0] = f"{pooled}/float"
         guard = helper.make_node("Max", [node.output[0], zero], [pooled], name=f"{node.name}/keep_float")
@@ -125,6 +148,7 @@ def quantize_cpu_from_ranges(
     from alexnet_deploy.artifacts.onnx_meta import load_onnx
 
     model = load_onnx(model_path)
+    ranges = non_negative_ranges(model, ranges)
     keep_float = prepare_cpu_graph(model, ranges)
     with tempfile.TemporaryDirectory(prefix="alexnet-deploy-int8-cpu.") as tmp, quiet_ort():
         source, cache, out = Path(tmp) / "lowered.onnx", Path(tmp) / "ranges.json", Path(tmp) / "int8.onnx"
