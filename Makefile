@@ -1,5 +1,6 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both create or reuse
-# .venv and install the package with torch pinned to its CPU build (constraints.txt).
+# .venv and install the package with torch pinned to its CPU build (constraints.txt),
+# onnxruntime's CPU flavour and OpenVINO.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cpu,openvino,test]'
 	touch $(STAMP)
 
 # The pipeline on the built-in dataset; each step reruns only when its input changed.
@@ -32,7 +33,7 @@ models/alexnet.pt: $(DATA)/dataset.json
 	$(CLI) eval --checkpoint $@ --data $(DATA) --json reports/eval.json
 
 models/alexnet.onnx: models/alexnet.pt
-	$(CLI) export --checkpoint $< --out $@ --data $(DATA)/val --fp16 --json reports/export.json
+	$(CLI) export --checkpoint $< --out $@ --data $(DATA) --fp16 --json reports/export.json
 
 models/alexnet.int8.onnx: models/alexnet.onnx
 	$(CLI) quantize --onnx $< --calib $(DATA)/calib --data $(DATA) --out $@ --json reports/int8.json

@@ -12,6 +12,7 @@ import click
 
 from alexnet_deploy import __version__
 from alexnet_deploy.commands import data as data_commands
+from alexnet_deploy.commands import engine as engine_commands
 from alexnet_deploy.commands import export as export_commands
 from alexnet_deploy.commands import inspect as inspect_commands
 from alexnet_deploy.commands import quantize as quantize_commands
@@ -52,6 +53,7 @@ def main() -> None:
     """Take AlexNet from PyTorch to production inference, and prove the result."""
 
 
-for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands):
+for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands,
+                engine_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

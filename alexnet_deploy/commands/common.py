@@ -27,3 +27,10 @@ def finish(result: Any, json_out: str | None = None) -> None:
         result.write_json(json_out)
     if not result:
         raise CheckFailed("; ".join(result.failures()))
+
+
+def need_onnxruntime() -> None:
+    """Stop before any work when onnxruntime (either flavour) is missing: exit 2 with the install line."""
+    from alexnet_deploy.core.lazy import lazy_import
+
+    lazy_import("onnxruntime", purpose="checking and converting ONNX models")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from alexnet_deploy.commands.common import finish, json_option
+from alexnet_deploy.commands.common import finish, json_option, need_onnxruntime
 from alexnet_deploy.errors import InputError
 
 IMAGES_HELP = ("Images for the check: a dataset root (its val/ split is used) or a folder of images, "
@@ -54,6 +54,7 @@ def export_command(checkpoint, out, opset, batch, data, parity_images, fp16, mar
     from alexnet_deploy.export.exporter import export_onnx
     from alexnet_deploy.precision.fp16 import DEFAULT_MARGIN, convert_fp16, fp16_path
 
+    need_onnxruntime()
     if margin is not None and not fp16:
         raise InputError("--margin only applies to the fp16 model; add --fp16 or drop --margin.")
     console = Console(stderr=True)
@@ -94,6 +95,7 @@ def convert_command(model, out, data, calib_images, check_images, margin, json_o
     from alexnet_deploy.data.samples import image_batch
     from alexnet_deploy.precision.fp16 import convert_fp16, fp16_path
 
+    need_onnxruntime()
     meta = read_meta(model)
     explicit = click.get_current_context().get_parameter_source("check_images") == click.core.ParameterSource.COMMANDLINE
     if data is None and explicit:

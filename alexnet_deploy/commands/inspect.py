@@ -48,8 +48,12 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
 @click.command("info")
 @click.argument("file", type=click.Path(path_type=str))
 def info_command(file: str) -> None:
-    """Print what a checkpoint (or exported ONNX model) holds."""
-    if file.lower().endswith(".onnx"):
+    """Print what a checkpoint, an exported ONNX model or an engine (from its sidecar) holds."""
+    if file.lower().endswith((".engine", ".plan", ".engine.json", ".plan.json")):
+        from alexnet_deploy.artifacts.engine_sidecar import describe_engine
+
+        summary = describe_engine(file)
+    elif file.lower().endswith(".onnx"):
         from alexnet_deploy.artifacts.onnx_meta import describe_onnx
 
         summary = describe_onnx(file)

@@ -6,7 +6,7 @@ import warnings
 
 import click
 
-from alexnet_deploy.commands.common import DATA_HELP, finish, json_option
+from alexnet_deploy.commands.common import DATA_HELP, finish, json_option, need_onnxruntime
 
 METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to calibration.METHODS
 TARGET_CHOICES = ("trt", "cpu", "all")  # a test keeps it equal to targets.TARGETS
@@ -54,6 +54,7 @@ def quantize_command(onnx_path: str, calib: str, out: str, target: str, method: 
     from alexnet_deploy.precision.quantize import QuantizeConfig
     from alexnet_deploy.precision.targets import build_targets
 
+    need_onnxruntime()
     # Refuse conflicting flags before any work (and before anything is written).
     check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
     config = QuantizeConfig(method=method, num_images=num_images, min_images=min_images)

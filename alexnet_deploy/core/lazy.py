@@ -15,7 +15,9 @@ from alexnet_deploy.errors import MissingDependencyError
 
 # module name -> what to install to get it
 INSTALL_HINTS = {
-    "tensorrt": "pip install 'alexnet-deploy[gpu]' (or the TensorRT wheel matching your CUDA, e.g. tensorrt-cu12)",
+    "onnxruntime": "pip install 'alexnet-deploy[cpu]' (or 'alexnet-deploy[gpu]' on a machine with an NVIDIA GPU)",
+    "openvino": "pip install 'alexnet-deploy[openvino]'",
+    "tensorrt": "pip install tensorrt-cu12 (CUDA 12) or tensorrt-cu13 (CUDA 13); on a Jetson it comes with JetPack",
     "pynvml": "pip install nvidia-ml-py",
 }
 

@@ -52,7 +52,8 @@ from alexnet_deploy.precision.calibration import (
 )
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
-from alexnet_deploy.data.labelled import LabelledSet, load_labelled_split
+from alexnet_deploy.data.labelled import load_labelled_split
+from alexnet_deploy.precision.measure import fp16_top1, top1
 from alexnet_deploy.errors import ExportError, InputError
 from alexnet_deploy.precision.fallback import FallbackResult, check_max_drop, search_fallback
 from alexnet_deploy.precision.qdq import OP_TYPES, has_dq_input, keep_lrn_outside_qdq, qdq_problems
@@ -189,25 +190,6 @@ class Int8Result(Result):
         if self.lowering is not None:
             out += [f"LRN lowering parity: {f}" for f in self.lowering.failures()]
         return out
-
-
-def top1(model, val: LabelledSet, class_names: Sequence[str]) -> float:
-    """Top-1 in percent of an ONNX model (a path or serialized bytes) on onnxruntime's CPU provider."""
-    from alexnet_deploy.runtimes.registry import open_runner
-    from alexnet_deploy.verify.accuracy import top1_percent
-
-    with open_runner("ort-cpu", model) as runner:
-        return top1_percent(runner, val, class_names=class_names)
-
-
-def fp16_top1(src: Path, val: LabelledSet, *, meta) -> float | None:
-    """Top-1 of the fp16 model of ``src`` (the one beside it when it matches, else converted); None when
-    the conversion fails its own checks."""
-    from alexnet_deploy.precision.fp16 import fp16_model_for
-
-    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-fp16.") as tmp:
-        model = fp16_model_for(src, source_sha256=meta.source_sha256, calib_images=val.images[:32], workdir=Path(tmp))
-        return None if model is None else top1(model, val, meta.class_names)
 
 
 def build_int8(

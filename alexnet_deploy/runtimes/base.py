@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -56,12 +56,7 @@ class Runner(abc.ABC):
         CPU backends compute on host memory, so their compute-only time is
         ``infer`` itself; GPU backends override this with CUDA-event timing.
         """
-        times = []
-        for _ in range(iterations):
-            start = time.perf_counter()
-            self.infer(feeds)
-            times.append(time.perf_counter() - start)
-        return Timing(total=tuple(times))
+        return time_calls(lambda: self.infer(feeds), iterations)
 
     def describe(self) -> dict[str, str]:
         """What a report records about this runner: backend, device, precision, versions, settings."""
@@ -77,6 +72,16 @@ class Runner(abc.ABC):
         if self.max_batch is not None and batch > self.max_batch:
             raise BackendError(f"{self.artifact} takes batches of at most {self.max_batch}, not {batch}; "
                                f"rebuild it with a larger profile or ask for a smaller batch.")
+
+
+def time_calls(call: Callable[[], object], iterations: int) -> Timing:
+    """``perf_counter`` around each of ``iterations`` calls: the timing of host-side backends."""
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return Timing(total=tuple(times))
 
 
 def run_batches(runner: Runner, images: np.ndarray, *, chunk: int = 16) -> Iterator[dict[str, np.ndarray]]:

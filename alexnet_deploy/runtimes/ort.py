@@ -56,6 +56,8 @@ def open_session(model: Any, *, providers: Sequence[str] = PROVIDERS["cpu"], **o
     are a model this tool built in memory, so a failure there keeps its traceback.
     """
     ort = onnxruntime()
+    if "CUDAExecutionProvider" in providers and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # CUDA and cuDNN from the nvidia-* wheels torch brings, where no system copy is found
     sess_options = session_options(**options)
     if type(model).__name__ == "ModelProto":
         model = model.SerializeToString()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from torch import nn
 
 from alexnet_deploy.artifacts.kinds import describe
 from alexnet_deploy.errors import BackendError
-from alexnet_deploy.runtimes.base import Runner, Timing
+from alexnet_deploy.runtimes.base import Runner, Timing, time_calls
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -106,12 +105,7 @@ class TorchRunner(Runner):
     def timed(self, feeds: dict[str, np.ndarray], iterations: int) -> Timing:
         host = torch.from_numpy(np.ascontiguousarray(feeds[self.input_name], dtype=np.float32))
         if self._device.type == "cpu":
-            times = []
-            for _ in range(iterations):
-                start = time.perf_counter()
-                self._forward(host)
-                times.append(time.perf_counter() - start)
-            return Timing(total=tuple(times))
+            return time_calls(lambda: self._forward(host), iterations)
         return self._timed_cuda(host, iterations)
 
     def _timed_cuda(self, host: torch.Tensor, iterations: int) -> Timing:

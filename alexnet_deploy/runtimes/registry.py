@@ -16,6 +16,8 @@ from typing import Any, Callable
 from alexnet_deploy.artifacts.kinds import CHECKPOINT, DESCRIPTIONS, ENGINE, ONNX, artifact_kind
 from alexnet_deploy.errors import BackendError
 from alexnet_deploy.runtimes.base import Runner
+from alexnet_deploy.runtimes.trt_env import BACKEND_INSTALL as TRT_INSTALL
+from alexnet_deploy.runtimes.trt_env import tensorrt_problem
 
 TORCH_CUDA_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cu128 on a machine with an NVIDIA GPU"
 
@@ -89,6 +91,7 @@ register(Backend("ort-cuda", (ONNX,), "cuda", "alexnet_deploy.runtimes.ort:OrtRu
                  "onnxruntime: pip uninstall onnxruntime first)", _ort_cuda_reason, options=(("device", "cuda"),)))
 register(Backend("openvino", (ONNX,), "cpu", "alexnet_deploy.runtimes.openvino:OpenVinoRunner",
                  "pip install 'alexnet-deploy[openvino]'", _openvino_reason))
+register(Backend("trt", (ENGINE,), "cuda", "alexnet_deploy.runtimes.trt:TrtRunner", TRT_INSTALL, tensorrt_problem))
 
 
 def get_backend(name: str) -> Backend:

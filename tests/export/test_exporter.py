@@ -136,6 +136,20 @@ def test_torchvision_fixed_batch_external_data_and_real_images(tmp_path):
     onnx.checker.check_model(str(out), full_check=True)
 
 
+@pytest.mark.slow
+def test_data_is_a_dataset_root_or_a_folder_of_images(paper_ckpt, tmp_path):
+    from tests.builders import make_tree
+
+    root = make_tree(tmp_path / "data", classes=2, train=1, val=2, size=240)
+    runs = {}
+    for name, data in (("root", root), ("split", root / "val")):
+        out = tmp_path / name / "m.onnx"
+        result = _export("--checkpoint", str(paper_ckpt), "--out", str(out), "--data", str(data), "--parity-images", "3")
+        assert result.exit_code == 0, result.output
+        runs[name] = result.output
+    assert f"on 3 images from {root / 'val'}" in runs["root"] and f"on 3 images from {root / 'val'}" in runs["split"]
+
+
 def test_caffenet_exports_two_lrn_nodes(tmp_path):
     result = export_onnx(_checkpoint("caffenet"), tmp_path / "caffenet.onnx", parity_images=4)
     assert result and result.lrn_nodes == 2

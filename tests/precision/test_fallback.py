@@ -17,7 +17,8 @@ from alexnet_deploy.data.labelled import load_labelled_split
 from alexnet_deploy.errors import DataError, InputError
 from alexnet_deploy.precision.calibration import ImageCalibrationReader, calibrate, find_calibration_set
 from alexnet_deploy.precision.fallback import FallbackResult, LayerTrial, check_max_drop, search_fallback
-from alexnet_deploy.precision.quantize import quantizable_nodes, quantize_from_ranges, top1
+from alexnet_deploy.precision.measure import top1
+from alexnet_deploy.precision.quantize import quantizable_nodes, quantize_from_ranges
 from tests.builders import PRE, tiny_model, write_images
 
 DAMAGED_TENSOR, DAMAGED_NODE = "f", "fc1"  # fc1's input
@@ -106,9 +107,17 @@ def test_cli_reports_and_records_the_fallback(setup, tmp_path):
     cache = tmp_path / "cache"
     args = ["quantize", "--onnx", str(model), "--calib", str(root / "calib"), "--min-images", "8",
             "--cache-dir", str(cache), "--data", str(root / "data")]
-    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain.int8.onnx")])
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain.int8.onnx"), "--json",
+                                      str(tmp_path / "root.json")])
     assert first.exit_code == 0, first.output
     assert "Calibrated on 16 images" in first.output and "int8" in first.output
+    # --data as the folder of class folders itself measures on the same images as the dataset root.
+    args_split = [a if a != str(root / "data") else str(root / "data" / "val") for a in args]
+    split = CliRunner().invoke(main, [*args_split, "--out", str(tmp_path / "split.int8.onnx"), "--json",
+                                      str(tmp_path / "split.json")])
+    assert split.exit_code == 0, split.output
+    by_root, by_split = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("root", "split"))
+    assert by_root["top1"] == by_split["top1"] and by_root["eval_images"] == by_split["eval_images"] == 24
     # Damage the cached range of fc1's input: the next build reuses it, drops, and must fall back.
     (cache_file,) = cache.iterdir()
     raw = json.loads(cache_file.read_text())

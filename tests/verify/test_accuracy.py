@@ -152,6 +152,11 @@ def test_eval_command_prints_the_table_and_writes_json(tiny, tmp_path):
     dataset = eval_dataset(data / "val", input_size=SIZE, resize=RESIZE, mean=ckpt.mean, std=ckpt.std)
     direct = evaluate(model, dataset, class_names=ckpt.class_names)
     assert (loaded.top1, loaded.top5) == pytest.approx((direct.top1, direct.top5))
+    # --data is a dataset root (its val/ split) or the folder of class folders itself: the same images.
+    split = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--data", str(data / "val"),
+                                      "--json", str(tmp_path / "split.json"), "--device", "cpu"])
+    assert split.exit_code == 0, split.output
+    assert EvalResult.from_json((tmp_path / "split.json").read_text()) == loaded
 
 
 def test_classes_that_do_not_match_the_checkpoint_are_refused(tiny, tmp_path):
