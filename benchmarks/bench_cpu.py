@@ -227,13 +227,18 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    import onnxruntime
-    import openvino
+    import importlib.metadata
+
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"{platform.processor() or platform.machine()}, {args.threads} threads; torch {torch.__version__}, "
-          f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}")
+    versions = []
+    for package in ("torch", "onnxruntime", "openvino"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package} not installed")
+    print(f"{platform.processor() or platform.machine()}, {args.threads} threads; {', '.join(versions)}")
     buffer = torch.ones(BANDWIDTH_BYTES // 4)
     results = {}
     for arch in args.archs:
