@@ -15,6 +15,14 @@ edges, the same window as ``model.lrn``) with ``alpha / size`` folded into it an
 every runtime runs fast. Pow is avoided for the usual beta: onnxruntime's Pow is
 several times slower than two square roots.
 
+A dense CxC band does C / size times the work the window needs (19x for the
+paper's 96 channels, 51x for 256). When C splits into blocks of ``GROUP``
+channels, the Conv is grouped instead: a Gather hands each block its channels
+plus the ``size - 1`` neighbours its windows reach (clamped at the edges, with
+zero weights there), so every output still sums exactly its window. Measured
+on 2 cores at batch 1: 0.32 ms instead of 0.79 ms for 96x55x55, 0.22 ms
+instead of 1.27 ms for 256x27x27.
+
 TensorRT fuses the native LRN node itself and keeps it outside INT8 regions, so
 only CPU-target models are lowered (``precision.cpu_layout``); the export and
 the TensorRT INT8 layout keep the native node.
@@ -31,6 +39,7 @@ from alexnet_deploy.model.lrn import check_size
 
 # Beta values with an exact square-root form; anything else goes through Pow.
 SQRT_BETA = 0.75
+GROUP = 16  # channels per block of the grouped window sum (8 and 16 measured alike, 32 slower)
 LOWERED_TAG = "alexnet_deploy.lrn_lowering"  # doc_string of every node the lowering makes
 
 
@@ -42,6 +51,28 @@ def band_matrix(channels: int, size: int, alpha: float) -> np.ndarray:
     # ONNX/PyTorch window of channel c: c - (size - 1) // 2 .. c + size // 2 (equal halves for odd sizes).
     inside = (cols >= rows - (size - 1) // 2) & (cols <= rows + size // 2)
     return (inside * np.float32(alpha / size)).astype(np.float32).reshape(channels, channels, 1, 1)
+
+
+def grouped_band(channels: int, size: int, alpha: float, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Gather indices and the grouped (C, group + size - 1, 1, 1) Conv weight of the blocked window sum.
+
+    Block ``b`` reads channels ``b * group - (size - 1) // 2`` onwards, ``group + size - 1`` of them
+    (indices clamped into range; the weights of clamped positions are 0).
+    """
+    check_size(size)
+    if channels % group:
+        raise ValueError(f"{channels} channels do not split into blocks of {group}")
+    reach = group + size - 1
+    first = np.arange(0, channels, group)[:, None] - (size - 1) // 2  # first channel each block reads
+    read = first + np.arange(reach)[None, :]  # (blocks, reach): the channel at each local position
+    indices = np.clip(read, 0, channels - 1).reshape(-1).astype(np.int64)
+    weight = np.zeros((channels, reach, 1, 1), dtype=np.float32)
+    for c in range(channels):
+        block, offset = divmod(c, group)
+        local = np.arange(offset, offset + size)  # the window of c, in its block's local positions
+        valid = (read[block, local] >= 0) & (read[block, local] < channels)
+        weight[c, local[valid], 0, 0] = np.float32(alpha / size)
+    return indices, weight
 
 
 def lrn_attributes(node: onnx.NodeProto) -> tuple[int, float, float, float]:
@@ -99,7 +130,15 @@ def _lowered(node: onnx.NodeProto, channels: int) -> tuple[list[onnx.NodeProto],
     inits = [numpy_helper.from_array(band_matrix(channels, size, alpha), prefix + "band"),
              numpy_helper.from_array(np.full(channels, k, dtype=np.float32), prefix + "k")]
     square = add("Mul", [x, x], "square")
-    denominator = add("Conv", [square, prefix + "band", prefix + "k"], "window_sum", kernel_shape=[1, 1])
+    if channels > GROUP and channels % GROUP == 0:
+        indices, weight = grouped_band(channels, size, alpha, GROUP)
+        inits[0] = numpy_helper.from_array(weight, prefix + "band")
+        inits.append(numpy_helper.from_array(indices, prefix + "window_channels"))
+        gathered = add("Gather", [square, prefix + "window_channels"], "window_inputs", axis=1)
+        denominator = add("Conv", [gathered, prefix + "band", prefix + "k"], "window_sum", kernel_shape=[1, 1],
+                          group=channels // GROUP)
+    else:
+        denominator = add("Conv", [square, prefix + "band", prefix + "k"], "window_sum", kernel_shape=[1, 1])
     if beta == SQRT_BETA:
         root = add("Sqrt", [denominator], "sqrt")
         fourth_root = add("Sqrt", [root], "fourth_root")
