@@ -77,11 +77,11 @@ def read_bandwidth(buffer, repeats: int = 3) -> float:
 def open_runners(models: ArchModels, threads: int) -> dict:
     from alexnet_deploy.runtimes.registry import available, open_runner
 
-    usable = {name for name, a in available().items() if a.ok}
+    status = available()
     runners = {}
     for label, (backend, key, _) in RUNNERS.items():
-        if backend not in usable:
-            print(f"  skipped {label}: {available()[backend].reason}")
+        if not status[backend].ok:
+            print(f"  skipped {label}: {status[backend].reason}")
             continue
         options = {"threads": threads}
         if backend == "ort-cpu":
@@ -90,33 +90,39 @@ def open_runners(models: ArchModels, threads: int) -> dict:
     return runners
 
 
-def time_arch(models: ArchModels, *, batches, threads: int, rounds: int, block_s: float, buffer) -> dict:
-    """Interleaved timing of every runner at every batch; returns {batch: {label: Samples}} and bandwidths."""
-    runners = open_runners(models, threads)
+def time_all(archs: dict[str, ArchModels], *, batches, threads: int, rounds: int, block_s: float, buffer) -> dict:
+    """Every runner of every arch at every batch, in blocks interleaved round by round (the order rotating).
+
+    Both archs share every round, so their ratio compares runs made minutes
+    apart at most, under the same machine load. Returns
+    {arch: {"samples": {batch: {label: Samples}}, "bandwidth": [bytes/s per round]}}.
+    """
+    runners = {(arch, label): runner for arch, models in archs.items()
+               for label, runner in open_runners(models, threads).items()}
     rng = np.random.default_rng(0)
-    feeds = {b: {"input": rng.standard_normal((b, 3, models.input_size, models.input_size)).astype(np.float32)}
-             for b in batches}
-    samples = {b: {label: Samples() for label in runners} for b in batches}
+    feeds = {(arch, b): {"input": rng.standard_normal((b, 3, m.input_size, m.input_size)).astype(np.float32)}
+             for arch, m in archs.items() for b in batches}
+    samples = {arch: {b: {label: Samples() for (a, label) in runners if a == arch} for b in batches} for arch in archs}
     iterations = {}
     for b in batches:  # warm-up, and how many iterations fill one block
-        for label, runner in runners.items():
-            runner.infer(feeds[b])
-            one = min(runner.timed(feeds[b], 2).total)
-            iterations[b, label] = max(2, min(50, int(block_s / max(one, 1e-4))))
+        for (arch, label), runner in runners.items():
+            runner.infer(feeds[arch, b])
+            one = min(runner.timed(feeds[arch, b], 2).total)
+            iterations[arch, label, b] = max(2, min(50, int(block_s / max(one, 1e-4))))
     bandwidth = []
-    labels = list(runners)
+    keys = list(runners)
     for r in range(rounds):
         bandwidth.append(read_bandwidth(buffer))
-        order = labels[r % len(labels):] + labels[: r % len(labels)]
+        order = keys[r % len(keys):] + keys[: r % len(keys)]
         for b in batches:
-            for label in order:
-                runner = runners[label]
-                runner.infer(feeds[b])  # one untimed run after the previous backend
-                samples[b][label].seconds.extend(runner.timed(feeds[b], iterations[b, label]).total)
+            for arch, label in order:
+                runner = runners[arch, label]
+                runner.infer(feeds[arch, b])  # one untimed run after the previous backend
+                samples[arch][b][label].seconds.extend(runner.timed(feeds[arch, b], iterations[arch, label, b]).total)
         print(f"  round {r + 1}/{rounds} done", flush=True)
     for runner in runners.values():
         runner.close()
-    return {"samples": samples, "bandwidth": bandwidth}
+    return {arch: {"samples": samples[arch], "bandwidth": bandwidth} for arch in archs}
 
 
 def print_arch(arch: str, models: ArchModels, timing: dict, *, threads: int) -> dict:
@@ -240,14 +246,13 @@ def main() -> None:
             versions.append(f"{package} not installed")
     print(f"{platform.processor() or platform.machine()}, {args.threads} threads; {', '.join(versions)}")
     buffer = torch.ones(BANDWIDTH_BYTES // 4)
-    results = {}
-    for arch in args.archs:
-        models = build_arch_models(arch, args.workdir)
-        print(f"\n{arch}: timing {len(RUNNERS)} runners, batches {args.batches}, {args.rounds} rounds ...", flush=True)
-        timing = time_arch(models, batches=args.batches, threads=args.threads, rounds=args.rounds, block_s=args.block,
-                           buffer=buffer)
-        results[arch] = print_arch(arch, models, timing, threads=args.threads)
+    archs = {arch: build_arch_models(arch, args.workdir) for arch in args.archs}
+    print(f"\ntiming {len(RUNNERS)} runners x {len(archs)} archs, batches {args.batches}, {args.rounds} rounds ...",
+          flush=True)
+    timing = time_all(archs, batches=args.batches, threads=args.threads, rounds=args.rounds, block_s=args.block,
+                      buffer=buffer)
     del buffer
+    results = {arch: print_arch(arch, models, timing[arch], threads=args.threads) for arch, models in archs.items()}
     print_cross(results, args.batches)
     accuracy = demo_accuracy(args.demo_model, args.demo_data, args.workdir, args.threads)
     targets = print_targets(results, accuracy)
