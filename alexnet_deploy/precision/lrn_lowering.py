@@ -6,14 +6,15 @@ while the same math as ordinary ops takes a tenth of that::
 
     sq = x * x
     d  = Conv1x1(sq, W, bias=k)      W[c, j] = alpha / size where j is in c's channel window, else 0
-    y  = x * Reciprocal(Sqrt(d) * Sqrt(Sqrt(d)))     beta = 0.75: d ** 0.75 without Pow
-    y  = x * Pow(d, -beta)                           any other beta
+    y  = x / (Sqrt(d) * Sqrt(Sqrt(d)))      beta = 0.75: d ** 0.75 without Pow
+    y  = x * Pow(d, -beta)                   any other beta
 
 The banded CxC matrix sums the squares over the window (zero padded at the
 edges, the same window as ``model.lrn``) with ``alpha / size`` folded into it and
 ``k`` as the convolution's bias, so the denominator comes out of one Conv that
 every runtime runs fast. Pow is avoided for the usual beta: onnxruntime's Pow is
-several times slower than two square roots.
+several times slower than two square roots. One Div does what a Reciprocal and a
+Mul would, in half the time (0.09 against 0.18 ms on 96x55x55).
 
 A dense CxC band does C / size times the work the window needs (19x for the
 paper's 96 channels, 51x for 256). When C splits into blocks of ``GROUP``
@@ -143,11 +144,11 @@ def _lowered(node: onnx.NodeProto, channels: int) -> tuple[list[onnx.NodeProto],
         root = add("Sqrt", [denominator], "sqrt")
         fourth_root = add("Sqrt", [root], "fourth_root")
         power = add("Mul", [root, fourth_root], "pow_0.75")
-        inverse = add("Reciprocal", [power], "inverse")
+        add("Div", [x, power], "scale")
     else:
         inits.append(numpy_helper.from_array(np.array(-beta, dtype=np.float32), prefix + "minus_beta"))
         inverse = add("Pow", [denominator, prefix + "minus_beta"], "inverse")
-    add("Mul", [x, inverse], "scale")
+        add("Mul", [x, inverse], "scale")
     return nodes, inits
 
 
