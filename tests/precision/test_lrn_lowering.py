@@ -1,4 +1,4 @@
-"""LRN lowered to Mul/Conv/Sqrt/Reciprocal (or Pow) matches the native ONNX node and the numpy reference."""
+"""LRN lowered to Mul/Conv/Sqrt/Div (or Pow) matches the native ONNX node and the numpy reference."""
 
 from __future__ import annotations
 
