@@ -17,6 +17,7 @@ from alexnet_deploy.commands import export as export_commands
 from alexnet_deploy.commands import inspect as inspect_commands
 from alexnet_deploy.commands import quantize as quantize_commands
 from alexnet_deploy.commands import train as train_commands
+from alexnet_deploy.commands import triton as triton_commands
 from alexnet_deploy.errors import CheckFailed, DeployError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -54,6 +55,6 @@ def main() -> None:
 
 
 for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands,
-                engine_commands):
+                engine_commands, triton_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -71,6 +71,30 @@ def tiny_model(path: Path, *, classes: int = 4, seed: int = 0) -> Path:
     return path
 
 
+def triton_schema():
+    """Triton's model_config_pb2 (ModelConfig, DataType, ...), from the schema the tritonclient package ships.
+
+    Loaded from its file: importing ``tritonclient.grpc`` needs grpcio, which the schema itself does not.
+    """
+    import importlib.util
+
+    import pytest
+
+    if "module" not in _TRITON_SCHEMA:
+        spec = importlib.util.find_spec("tritonclient")
+        if spec is None or not spec.submodule_search_locations:
+            pytest.skip("needs tritonclient (the test extra: pip install -e '.[test]')")
+        schema = Path(list(spec.submodule_search_locations)[0]) / "grpc" / "model_config_pb2.py"
+        module_spec = importlib.util.spec_from_file_location("triton_model_config_pb2", schema)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        _TRITON_SCHEMA["module"] = module
+    return _TRITON_SCHEMA["module"]
+
+
+_TRITON_SCHEMA: dict = {}  # loaded once: protobuf registers the schema in one pool per process
+
+
 COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220), (200, 200, 40)]
 
 
