@@ -46,6 +46,9 @@ class Int8Build(Result):
     results: list[Int8Result] = field(default_factory=list)
 
     def failures(self) -> list[str]:
+        """Each build's failures; named by layout when there is more than one."""
+        if len(self.results) == 1:
+            return self.results[0].failures()
         return [f"{r.layout} layout: {f}" for r in self.results for f in r.failures()]
 
 
