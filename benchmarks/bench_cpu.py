@@ -150,7 +150,8 @@ def print_arch(arch: str, models: ArchModels, timing: dict, *, threads: int) -> 
     print(f"\n{arch}: {models.input_size}x{models.input_size}, 1000 classes, {threads} threads; read bandwidth "
           f"{bandwidth / 1e9:.1f} GB/s (median of {len(timing['bandwidth'])}, range "
           f"{min(timing['bandwidth']) / 1e9:.1f}-{max(timing['bandwidth']) / 1e9:.1f}); weight-read floor "
-          + ", ".join(f"{p} {models.weight_bytes[p] / 1e6:.0f} MB -> {floors[p]:.2f} ms" for p in floors) + " per batch")
+          + ", ".join(f"{p} {models.weight_bytes[p] / 1e6:.0f} MB -> {floors[p]:.2f} ms" for p in floors)
+          + " per batch")
     out = {"bandwidth_gbs": bandwidth / 1e9, "floors_ms": floors, "batches": {}}
     for batch, per_label in timing["samples"].items():
         torch_ms = per_label["torch eager fp32"].median_ms if "torch eager fp32" in per_label else float("nan")
@@ -164,7 +165,8 @@ def print_arch(arch: str, models: ArchModels, timing: dict, *, threads: int) -> 
                            "best_round_ms": s.best_round_ms, "cpu_ms": s.cpu_ms, "samples": len(s.seconds),
                            "vs_torch": torch_ms / median, "vs_floor": median / floors[precision]}
             print(f"  {'':9} {label:18} {median:10.2f} {s.percentile_ms(10):7.2f}-{s.percentile_ms(90):<7.2f} "
-                  f"{s.best_round_ms:10.2f} {s.cpu_ms:8.2f} {torch_ms / median:20.2f} {median / floors[precision]:8.2f} "
+                  f"{s.best_round_ms:10.2f} {s.cpu_ms:8.2f} {torch_ms / median:20.2f} "
+                  f"{median / floors[precision]:8.2f} "
                   f"{median / batch:9.2f}")
         out["batches"][batch] = rows
     return out

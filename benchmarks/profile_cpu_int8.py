@@ -5,9 +5,10 @@ Run after bench_cpu.py (it reuses the models in its --workdir):
 
 onnxruntime's profiler times every node (2 threads, spinning off, batch 1);
 the minimum over the runs is taken per node, the least disturbed figure on a
-shared machine. The two archs run alternately, so both see the same load. Conv layers are compared by GMAC/s (compute-bound), Gemm
-layers by GB/s of int8 weights streamed (memory-bound at batch 1), and the LRN
-lowering (every node it made, with the dequantization feeding it) as one line.
+shared machine. The two archs run alternately, so both see the same load.
+Conv layers are compared by GMAC/s (compute-bound), Gemm layers by GB/s of
+int8 weights streamed (memory-bound at batch 1), and the LRN lowering (every
+node it made, with the dequantization feeding it) as one line.
 """
 
 from __future__ import annotations

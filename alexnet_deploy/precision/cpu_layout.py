@@ -202,7 +202,8 @@ def cpu_layout_problems(model: onnx.ModelProto, *, excluded: Sequence[str] = ())
         if bias is not None and (bias.op_type != "DequantizeLinear" or
                                  inits[bias.input[0]].data_type != onnx.TensorProto.INT32):
             problems.append(f"{node.name} ({node.op_type}) has a bias that is not int32")
-        if node.output[0] not in outputs and not all(c.op_type == "QuantizeLinear" for c in consumers.get(node.output[0], [])):
+        readers = consumers.get(node.output[0], [])
+        if node.output[0] not in outputs and not all(c.op_type == "QuantizeLinear" for c in readers):
             problems.append(f"{node.name} ({node.op_type}) has a float output feeding more than a QuantizeLinear")
     for node in graph.node:
         if is_lowered(node) and node.op_type == "Conv" and producer.get(node.input[1]) is not None:

@@ -79,7 +79,8 @@ def grouped_band(channels: int, size: int, alpha: float, group: int) -> tuple[np
 def lrn_attributes(node: onnx.NodeProto) -> tuple[int, float, float, float]:
     """(size, alpha, beta, k) of an ONNX LRN node, with the operator's defaults."""
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    return int(attrs["size"]), float(attrs.get("alpha", 1e-4)), float(attrs.get("beta", 0.75)), float(attrs.get("bias", 1.0))
+    size, alpha = int(attrs["size"]), float(attrs.get("alpha", 1e-4))
+    return size, alpha, float(attrs.get("beta", 0.75)), float(attrs.get("bias", 1.0))
 
 
 def lower_lrn(model: onnx.ModelProto) -> list[str]:
