@@ -18,6 +18,7 @@ from alexnet_deploy.commands import inspect as inspect_commands
 from alexnet_deploy.commands import quantize as quantize_commands
 from alexnet_deploy.commands import train as train_commands
 from alexnet_deploy.commands import triton as triton_commands
+from alexnet_deploy.commands import verify as verify_commands
 from alexnet_deploy.errors import CheckFailed, DeployError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -55,6 +56,6 @@ def main() -> None:
 
 
 for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands,
-                engine_commands, triton_commands):
+                engine_commands, triton_commands, verify_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

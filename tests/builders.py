@@ -147,6 +147,38 @@ def he_init(model):
     return model
 
 
+def _layer_tensor(proto, module: str) -> str:
+    """The tensor export recorded for ``module`` in the model's layer map."""
+    from alexnet_deploy.artifacts.layer_map import LAYERS_KEY, decode_layers
+    from alexnet_deploy.artifacts.onnx_meta import read_meta
+
+    layers = decode_layers(read_meta(proto).extra[LAYERS_KEY], where="test model")
+    return next(layer.tensor for layer in layers if layer.module == module)
+
+
+def scale_weight_scale(int8: Path, out: Path, *, module: str, factor: float) -> Path:
+    """A copy of an INT8 QDQ model whose ``module`` dequantizes its weights with ``factor`` times their scale."""
+    proto = onnx.load(str(int8))
+    tensor = _layer_tensor(proto, module)
+    layer = next(n for n in proto.graph.node if tensor in n.output)
+    dq = next(n for n in proto.graph.node if layer.input[1] in n.output and n.op_type == "DequantizeLinear")
+    scale = next(i for i in proto.graph.initializer if i.name == dq.input[1])
+    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * factor, scale.name))
+    onnx.save(proto, str(out))
+    return out
+
+
+def change_lrn_beta(fp32: Path, out: Path, *, module: str, beta: float) -> Path:
+    """A copy of an exported model whose LRN ``module`` uses another beta."""
+    proto = onnx.load(str(fp32))
+    tensor = _layer_tensor(proto, module)
+    lrn = next(n for n in proto.graph.node if tensor in n.output)
+    assert lrn.op_type == "LRN", lrn.op_type
+    next(a for a in lrn.attribute if a.name == "beta").f = beta
+    onnx.save(proto, str(out))
+    return out
+
+
 # ---- engines: an exported model's shape at 3x16x16, and engines with their sidecars ----
 
 TINY_SIZE = 16

@@ -103,8 +103,9 @@ def _print_result(console, result) -> None:
     if result.lowering is not None:
         console.print(f"  LRN lowered to plain ops; FP32 lowered vs native: {result.lowering.describe()}.")
     if result.top1:
-        table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU, {result.layout} layout)")
-        for column in ("precision", "top-1 %", "vs FP32 (pp)"):
+        table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU, {result.layout} layout), "
+                            f"scored as verify scores")
+        for column in ("precision", "top-1 %", "vs FP32 (pp)", "agree %", "max |logit err|", "verify"):
             table.add_column(column, justify="left" if column == "precision" else "right")
         base = result.top1.get("fp32")
         for name in ("fp32", "fp16", "int8 before fallback", "int8"):
@@ -114,8 +115,15 @@ def _print_result(console, result) -> None:
             if value is None:
                 table.add_row(name, "not available", "")
                 continue
-            table.add_row(name, f"{value:.2f}", f"{value - base:+.2f}" if base is not None else "")
+            row = result.scores.get(name)
+            verdict = "" if row is None else ("PASS" if row else "FAIL")
+            table.add_row(name, f"{value:.2f}", f"{value - base:+.2f}" if base is not None else "",
+                          "" if row is None else f"{row.agreement:.2f}",
+                          "" if row is None else f"{row.stats.max_abs:.3g}", verdict)
         console.print(table)
+        limits = {row.precision: row.preset.describe() for row in result.scores.values()}
+        if limits:
+            console.print("verify's limits against FP32: " + "; ".join(f"{k}: {v}" for k, v in limits.items()))
     fb = result.fallback
     if fb is not None:
         if not fb.ranking:

@@ -101,7 +101,9 @@ def export_onnx(
             f"The export has {lrn_nodes} ONNX LRN nodes for {lrn_layers} LRN layers (the LRN was decomposed "
             f"or lost); export with the alexnet_deploy LRN translation table."
         )
+    from alexnet_deploy.artifacts.layer_map import LAYERS_KEY, encode_layers
     from alexnet_deploy.artifacts.onnx_meta import ModelMeta, exporter_versions, write_meta
+    from alexnet_deploy.export.layer_names import layer_tensors
 
     meta = ModelMeta(
         arch=ckpt.arch,
@@ -113,7 +115,8 @@ def export_onnx(
         precision="fp32",
         source_sha256=source_sha,
         versions=exporter_versions(),
-        extra={"opset": str(opset), "batch": str(batch)},
+        # Which tensor each module produced, decided here where both graphs are known (per-layer checks).
+        extra={"opset": str(opset), "batch": str(batch), LAYERS_KEY: encode_layers(layer_tensors(model, proto))},
     )
     write_meta(proto, meta)
     proto.doc_string = f"alexnet-deploy export of a {ckpt.arch} checkpoint ({ckpt.num_classes} classes)"

@@ -53,12 +53,13 @@ from alexnet_deploy.precision.calibration import (
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.data.labelled import load_labelled_split
-from alexnet_deploy.precision.measure import fp16_top1, top1
+from alexnet_deploy.precision.measure import ScoreBoard, top1
 from alexnet_deploy.errors import ExportError, InputError
 from alexnet_deploy.precision.fallback import FallbackResult, check_max_drop, search_fallback
 from alexnet_deploy.precision.qdq import OP_TYPES, has_dq_input, keep_lrn_outside_qdq, qdq_problems
 from alexnet_deploy.precision import cpu_layout
 from alexnet_deploy.verify.compare import ParityResult
+from alexnet_deploy.verify.result import VerifyRow
 
 # ORT's untyped extra_options, kept in one place; QuantizeConfig is the typed face of the rest.
 QUANT_OPTIONS = {
@@ -179,6 +180,7 @@ class Int8Result(Result):
     fp32_bytes: int
     int8_bytes: int
     top1: dict[str, float | None] = field(default_factory=dict)
+    scores: dict[str, VerifyRow] = field(default_factory=dict)  # verify's row per model, against fp32 (with --data)
     eval_images: int = 0
     fallback: FallbackResult | None = None
     written: bool = True
@@ -205,12 +207,10 @@ def build_int8(
     eval_limit: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     layout: str = "trt",
-    reference_top1: dict[str, float | None] | None = None,
 ) -> Int8Result:
     """Calibrate (or reuse cached ranges), quantize, optionally measure and fall back, write ``out``.
 
-    ``layout`` is a key of ``LAYOUTS``; ``reference_top1`` reuses the FP32 and
-    FP16 top-1 already measured by the build of another layout.
+    ``layout`` is a key of ``LAYOUTS``.
 
     ``cache_dir`` defaults to ``.calib-cache`` next to ``out``. ``progress(stage,
     done, total)`` reports calibration images and fallback trials. Nothing is
@@ -273,10 +273,10 @@ def build_int8(
     if val is not None:
         evaluated = len(val)
         names = meta.class_names
-        known = reference_top1 or {}
-        measures = {"fp32": lambda: known["fp32"] if "fp32" in known else top1(src, val, names),
-                    "fp16": lambda: known["fp16"] if "fp16" in known else fp16_top1(src, val, meta=meta),
-                    "int8": lambda: top1(proto.SerializeToString(), val, names)}
+        board = ScoreBoard(val, names)  # verify's scoring, against the fp32 model's logits
+        measures = {"fp32": lambda: board.add("fp32", src, precision="fp32").top1,
+                    "fp16": lambda: board.add_fp16(src, meta=meta),
+                    "int8": lambda: board.add("int8", proto.SerializeToString(), precision="int8").top1}
         for i, (name, measure) in enumerate(measures.items()):
             if progress:
                 progress("evaluate", i, len(measures))
@@ -303,6 +303,8 @@ def build_int8(
                 proto = quantize(src, ranges, exclude=fallback.excluded, base=base)
                 top1s["int8 before fallback"] = top1s["int8"]
                 top1s["int8"] = fallback.final_top1
+                board.rows["int8 before fallback"] = board.rows.pop("int8")
+                board.add("int8", proto.SerializeToString(), precision="int8")
     fallback_nodes = list(fallback.excluded) if fallback is not None else []
     quantized = [n.name for n in proto.graph.node if n.op_type in OP_TYPES and has_dq_input(proto, n)]
     write_meta(proto, meta.with_stage(precision="int8", extra={
@@ -319,6 +321,7 @@ def build_int8(
         out=str(dst), method=config.method, num_images=calib_set.count, calib_source=str(calib_set.source),
         calib_digest=calib_set.digest, cache_hit=hit, cache_file=str(cache.path_for(key)),
         calibration_seconds=round(seconds, 3), quantized_nodes=quantized, fallback_nodes=fallback_nodes,
-        fp32_bytes=src.stat().st_size, int8_bytes=len(serialized), top1=top1s, eval_images=evaluated,
+        fp32_bytes=src.stat().st_size, int8_bytes=len(serialized), top1=top1s,
+        scores=board.rows if val is not None else {}, eval_images=evaluated,
         fallback=fallback, written=passed, layout=layout, lowering=lowering,
     )

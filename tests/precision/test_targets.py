@@ -40,7 +40,7 @@ def test_all_builds_both_layouts_from_one_calibration(tmp_path):
     assert (trt.layout, cpu.layout) == ("trt", "cpu") and build
     assert not trt.cache_hit and cpu.cache_hit and trt.cache_file == cpu.cache_file
     assert events.count(("calibrate", 8, 8)) == 1  # calibrated once, for both
-    assert cpu.top1["fp32"] == trt.top1["fp32"] and cpu.top1["fp16"] == trt.top1["fp16"]
+    assert cpu.top1["fp32"] == trt.top1["fp32"] and set(cpu.scores) == {"fp32", "fp16", "int8"}
     assert cpu.lowering is not None and cpu.lowering and trt.lowering is None
     assert read_meta(trt.out).extra["int8_layout"] == "trt"
     cpu_meta = read_meta(cpu.out)
