@@ -30,13 +30,13 @@ $(DATA)/dataset.json: | $(STAMP)
 
 models/alexnet.pt: $(DATA)/dataset.json
 	$(CLI) train --arch paper --recipe fast --data $(DATA) --out $@
-	$(CLI) eval --checkpoint $@ --data $(DATA) --json reports/eval.json
+	$(CLI) eval --model $@ --data $(DATA) --json reports/eval.json
 
 models/alexnet.onnx: models/alexnet.pt
-	$(CLI) export --checkpoint $< --out $@ --data $(DATA) --fp16 --json reports/export.json
+	$(CLI) export --model $< --out $@ --data $(DATA) --fp16 --json reports/export.json
 
 models/alexnet.int8.onnx: models/alexnet.onnx
-	$(CLI) quantize --onnx $< --calib $(DATA)/calib --data $(DATA) --out $@ --json reports/int8.json
+	$(CLI) quantize --model $< --calib $(DATA)/calib --data $(DATA) --out $@ --json reports/int8.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -33,6 +33,10 @@ class ExportError(DeployError):
     """A model file that cannot be made or loaded as asked."""
 
 
+class OutputError(InputError):
+    """An output location that cannot take the write, or a write the filesystem refused midway."""
+
+
 class MissingDependencyError(DeployError):
     """An optional package is not installed; the message names the install command."""
 

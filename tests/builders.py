@@ -179,6 +179,170 @@ def change_lrn_beta(fp32: Path, out: Path, *, module: str, beta: float) -> Path:
     return out
 
 
+# --- Bad inputs: files that lie about themselves, and the check that a command refused cleanly ---------------
+
+
+def fake_checkpoint(path: Path, *, digest: bool = True, **fields) -> Path:
+    """A file in the checkpoint format whose state_dict is only a 3-output head (checked before the rest).
+
+    ``fields`` replace entries of the dict (None removes one); ``digest`` stores the weights' sha256.
+    """
+    import torch
+
+    from alexnet_deploy.artifacts.checkpoint import FORMAT, FORMAT_VERSION, weights_digest
+
+    state = {"classifier.6.weight": torch.ones(3, 4), "classifier.6.bias": torch.zeros(3)}
+    raw = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": "paper", "class_names": ["a", "b", "c"],
+           "input_size": 67, "resize": 76, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "state_dict": state,
+           "training": {}}
+    if digest:
+        raw["weights_sha256"] = weights_digest(state)
+    for key, value in fields.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    torch.save(raw, path)
+    return path
+
+
+def flip_weight_bit(path: Path) -> Path:
+    """Flip one bit inside the first tensor's bytes of a torch zip file (torch itself does not notice)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entry = next(i for i in archive.infolist() if "/data/" in i.filename)
+    with open(path, "r+b") as fh:
+        fh.seek(entry.header_offset + 26)
+        name_len, extra_len = struct.unpack("<HH", fh.read(4))
+        start = entry.header_offset + 30 + name_len + extra_len
+        fh.seek(start)
+        byte = fh.read(1)[0]
+        fh.seek(start)
+        fh.write(bytes([byte ^ 0x10]))
+    return path
+
+
+def bomb_png(path: Path, side: int = 15000) -> Path:
+    """A valid 1-bit PNG of side x side pixels: a few kB on disk, 225 megapixels once decoded."""
+    import struct
+    import zlib
+
+    row = b"\x00" * (1 + (side + 7) // 8)
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def tree_listing(*folders: Path) -> set[str]:
+    """Every path under ``folders`` (hidden ones included): what a command left behind.
+
+    What the libraries keep in the system temp folder for themselves is not ours and is left out: torch's
+    compile cache (``torchinductor_<user>``) and onnxruntime's ``.ses`` (written when it is imported).
+    """
+    return {str(p) for folder in folders if folder.exists() for p in folder.rglob("*")
+            if "torchinductor_" not in str(p) and p.name != ".ses"}
+
+
+def assert_refused(args: list[str], *, watch: list[Path], code: int = 2, match: str | None = None,
+                   env: dict | None = None):
+    """Run the CLI in-process and check a clean refusal.
+
+    The exit code is ``code``; stderr is one line ("Error: ..." for 2, "Check failed: ..." for 1) that contains
+    ``match``; no traceback; and nothing under ``watch`` changed: nothing at the output paths, no temporary file
+    left behind, no folder created.
+    """
+    from click.testing import CliRunner
+
+    from alexnet_deploy.cli import main
+
+    before = tree_listing(*watch)
+    result = CliRunner().invoke(main, [str(a) for a in args], env=env)
+    detail = f"{args}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    assert result.exit_code == code, detail
+    assert isinstance(result.exception, SystemExit), f"{detail}\n{result.exception!r}"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, detail
+    assert lines[0].startswith("Error: " if code == 2 else "Check failed: "), detail
+    assert "Traceback" not in result.output, detail
+    if match is not None:
+        assert match in lines[0], detail
+    after = tree_listing(*watch)
+    assert after == before, f"{detail}\n--- appeared\n{sorted(after - before)}\n--- vanished\n{sorted(before - after)}"
+    return result
+
+
+ONNX_LIES = ("input-size", "class-count", "input-name", "two-inputs", "input-dtype", "fp16-as-fp32", "fp32-as-int8",
+             "fp32-as-fp16", "unknown-op", "zero-std", "fractional-size", "bad-json", "no-metadata",
+             "external-offset", "external-truncated", "garbage", "empty")
+
+
+def lying_onnx(path: Path, lie: str) -> Path:
+    """``tiny_model`` changed after the fact so that graph and metadata disagree, or the file is damaged (ONNX_LIES)."""
+    from dataclasses import replace
+
+    from alexnet_deploy.artifacts.onnx_meta import PREFIX, read_meta
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if lie in ("garbage", "empty"):
+        path.write_bytes(b"\x08\xff not a protobuf \x00\x12" * 8 if lie == "garbage" else b"")
+        return path
+    tiny_model(path)
+    model = onnx.load(str(path))
+    meta = read_meta(model)
+    props = {p.key: p for p in model.metadata_props}
+    if lie == "input-size":
+        write_meta(model, replace(meta, input_size=36))
+    elif lie == "class-count":
+        write_meta(model, replace(meta, class_names=meta.class_names[:3]))
+    elif lie == "input-name":
+        model.graph.input[0].name = "image"
+        model.graph.node[0].input[0] = "image"
+    elif lie == "two-inputs":
+        model.graph.input.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, [1]))
+    elif lie == "input-dtype":
+        model.graph.input[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    elif lie == "fp16-as-fp32":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(model, keep_io_types=True, op_block_list=["LRN"])
+        write_meta(model, meta)
+    elif lie in ("fp32-as-int8", "fp32-as-fp16"):
+        write_meta(model, replace(meta, precision=lie.split("-")[-1]))
+    elif lie == "unknown-op":
+        model.graph.node[1].op_type = "Frobnicate"
+    elif lie == "zero-std":
+        props[PREFIX + "std"].value = "[0.0, 0.2, 0.2]"
+    elif lie == "fractional-size":
+        props[PREFIX + "input_size"].value = "32.5"
+    elif lie == "bad-json":
+        props[PREFIX + "class_names"].value = "[oops"
+    elif lie == "no-metadata":
+        del model.metadata_props[:]
+    elif lie.startswith("external-"):
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=0)
+        data = path.parent / f"{path.name}.data"
+        if lie == "external-truncated":
+            data.write_bytes(data.read_bytes()[:100])
+            return path
+        model = onnx.load(str(path), load_external_data=False)
+        entry = next(e for e in model.graph.initializer[0].external_data if e.key == "offset")
+        entry.value = str(data.stat().st_size + 4096)
+    else:
+        raise ValueError(f"unknown lie {lie!r}")
+    onnx.save(model, str(path))
+    return path
+
+
 # ---- engines: an exported model's shape at 3x16x16, and engines with their sidecars ----
 
 TINY_SIZE = 16
@@ -192,9 +356,11 @@ def tiny_meta(precision: str = "fp32", **extra: str) -> ModelMeta:
 
 
 def tiny_onnx(path: Path, *, batch: int | str = "N", seed: int = 0, meta: ModelMeta | None = None,
-              external_data: bool = False) -> Path:
+              external_data: bool = False, graph_precision: str | None = None) -> Path:
     """Conv-Relu-LRN-MaxPool-Flatten-Gemm on 3x16x16 with alexnet-deploy metadata (an exported model's shape).
 
+    The graph is in the precision the metadata names (fp16 weights with fp32 I/O; INT8 Q/DQ in the TensorRT
+    layout), since every loader checks that it is; ``graph_precision`` makes one that lies.
     ``external_data=True`` keeps the weights in ``<name>.data`` beside the model.
     """
     rng = np.random.default_rng(seed)
@@ -215,7 +381,16 @@ def tiny_onnx(path: Path, *, batch: int | str = "N", seed: int = 0, meta: ModelM
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, len(TINY_CLASSES)])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = IR_VERSION
-    write_meta(model, meta or tiny_meta())
+    meta = meta or tiny_meta()
+    precision = graph_precision or meta.precision
+    if precision == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(model, keep_io_types=True, op_block_list=["LRN"])
+        model.ir_version = IR_VERSION
+    elif precision == "int8":
+        _quantize_by_hand(model)
+    write_meta(model, meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     if external_data:
         onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
@@ -223,6 +398,37 @@ def tiny_onnx(path: Path, *, batch: int | str = "N", seed: int = 0, meta: ModelM
     else:
         onnx.save(model, str(path))
     return path
+
+
+def _quantize_by_hand(model) -> None:
+    """Q/DQ in the TensorRT layout: int8 per-channel weights (axis 0, zero point 0), Q/DQ on each Conv/Gemm input."""
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    extra_nodes, extra_inits = [], []
+    for node in [n for n in graph.node if n.op_type in ("Conv", "Gemm")]:
+        weights = numpy_helper.to_array(inits[node.input[1]])
+        scale = np.abs(weights.reshape(len(weights), -1)).max(axis=1) / 127 + 1e-8
+        quantized = np.round(weights / scale.reshape(-1, *[1] * (weights.ndim - 1))).astype(np.int8)
+        name, act = node.name, node.input[0]
+        extra_inits += [numpy_helper.from_array(quantized, f"{name}_wq"),
+                        numpy_helper.from_array(scale.astype(np.float32), f"{name}_ws"),
+                        numpy_helper.from_array(np.zeros(len(weights), np.int8), f"{name}_wz"),
+                        numpy_helper.from_array(np.array(0.05, np.float32), f"{name}_as"),
+                        numpy_helper.from_array(np.array(0, np.int8), f"{name}_az")]
+        extra_nodes += [
+            helper.make_node("DequantizeLinear", [f"{name}_wq", f"{name}_ws", f"{name}_wz"], [f"{name}_w"],
+                             name=f"{name}_wdq", axis=0),
+            helper.make_node("QuantizeLinear", [act, f"{name}_as", f"{name}_az"], [f"{name}_q"], name=f"{name}_aq"),
+            helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_as", f"{name}_az"], [f"{name}_x"],
+                             name=f"{name}_adq"),
+        ]
+        node.input[0], node.input[1] = f"{name}_x", f"{name}_w"
+    graph.initializer.extend(extra_inits)
+    for old in ("w1", "w2"):
+        graph.initializer.remove(inits[old])
+    nodes = extra_nodes + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def engine_with_sidecar(path: Path, *, tensorrt_version: str = "10.3.0", compute_capability: str = "8.7",

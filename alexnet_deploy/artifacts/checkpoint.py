@@ -4,7 +4,12 @@ A checkpoint file is a plain dict of tensors and primitives (so it loads with
 ``torch.load(..., weights_only=True)`` and never runs code):
 
     format, format_version, arch, num_classes, class_names, input_size,
-    resize, mean, std, state_dict, training
+    resize, mean, std, state_dict, training, weights_sha256
+
+``weights_sha256`` (``weights_digest`` of the state_dict) lets loading tell a
+flipped bit in the weights from a good file; checkpoints written before it
+existed load without the check. What the file claims about itself (class names
+against the head's outputs, mean/std, input size) is checked on load too.
 
 ``resize`` is the shorter side images are resized to before the centre crop of
 ``input_size`` (256 for the native 224/227 inputs).
@@ -15,8 +20,10 @@ weights file from torchvision), mapped to the ``torchvision`` arch.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +32,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from alexnet_deploy.artifacts import fields
 from alexnet_deploy.data.images import RESIZE
 from alexnet_deploy.errors import CheckpointError
 from alexnet_deploy.core.fsutil import atomic_path
 from alexnet_deploy.model.zoo import ARCHS, build, get_spec
 
 FORMAT = "alexnet-deploy/checkpoint"
+_CLASSIFIER_WEIGHT = re.compile(r"classifier\.(\d+)\.weight")
 FORMAT_VERSION = 1
 
 
@@ -48,6 +57,7 @@ class Checkpoint:
     training: dict[str, Any] = field(default_factory=dict)
     resize: int = RESIZE
     source: str = FORMAT  # FORMAT, or "torchvision-state-dict" for a bare weights file
+    weights_sha256: str = ""  # filled on first save (the weights of one epoch are hashed once for both files)
 
     def check_fits(self) -> None:
         """Raise CheckpointError unless the weights' names and shapes fit the arch (no weights are built)."""
@@ -79,6 +89,12 @@ class Checkpoint:
         model.load_state_dict(state, strict=True, assign=True)
         return model.eval()
 
+    def digest(self) -> str:
+        """``weights_digest`` of the state_dict, computed once."""
+        if not self.weights_sha256:
+            self.weights_sha256 = weights_digest(self.state_dict)
+        return self.weights_sha256
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -92,6 +108,7 @@ class Checkpoint:
             "std": list(self.std),
             "state_dict": self.state_dict,
             "training": dict(self.training),
+            "weights_sha256": self.digest(),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -102,6 +119,17 @@ class Checkpoint:
         out["tensors"] = len(self.state_dict)
         out["parameters"] = sum(t.numel() for t in self.state_dict.values())
         return out
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in state_dict order."""
+    digest = hashlib.sha256()
+    for name, tensor in state_dict.items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy())  # the buffer itself, not a copy
+    return digest.hexdigest()
 
 
 def make_checkpoint(
@@ -191,11 +219,10 @@ def _torch_load(file: Path) -> Any:
 
 
 def _num_classes_of(state: dict[str, torch.Tensor]) -> int:
-    linear_weights = [k for k in state if k.startswith("classifier.") and k.endswith(".weight")]
-    if not linear_weights:
+    heads = [(int(m[1]), k) for k in state if (m := _CLASSIFIER_WEIGHT.fullmatch(k)) and state[k].dim() == 2]
+    if not heads:
         raise CheckpointError("The weights have no classifier layer; this is not an AlexNet state_dict.")
-    last = max(linear_weights, key=lambda k: int(k.split(".")[1]))
-    return int(state[last].shape[0])
+    return int(state[max(heads)[1]].shape[0])
 
 
 def _from_dict(raw: dict[str, Any], file: Path) -> Checkpoint:
@@ -210,16 +237,33 @@ def _from_dict(raw: dict[str, Any], file: Path) -> Checkpoint:
     state = raw["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{file} has a state_dict that is not a mapping of names to tensors.")
+    stored = raw.get("weights_sha256")
+    if stored is not None and stored != weights_digest(state):
+        raise CheckpointError(f"{file} is corrupt: its weights do not match the sha256 stored with them (bytes "
+                              f"changed on disk or in transfer); copy or download it again.")
+    num_classes = _num_classes_of(state)
+    try:
+        names = fields.class_names(raw["class_names"], outputs=num_classes)
+        input_size = fields.input_size(raw["input_size"], low=ARCHS[raw["arch"]].min_input_size)
+        resize = fields.resize(raw.get("resize", RESIZE))
+        mean = fields.channel_triple(raw["mean"], "mean")
+        std = fields.channel_triple(raw["std"], "std", positive=True)
+        training = raw.get("training") or {}
+        if not isinstance(training, dict):
+            raise ValueError(f"training is a {type(training).__name__}, not a mapping")
+    except ValueError as exc:
+        raise CheckpointError(f"{file} describes itself wrongly: {exc}; fix or re-export the checkpoint.") from None
     return Checkpoint(
         arch=raw["arch"],
-        num_classes=_num_classes_of(state),
-        class_names=[str(n) for n in raw["class_names"]],
-        input_size=int(raw["input_size"]),
-        resize=int(raw.get("resize", RESIZE)),
-        mean=tuple(float(v) for v in raw["mean"]),
-        std=tuple(float(v) for v in raw["std"]),
+        num_classes=num_classes,
+        class_names=list(names),
+        input_size=input_size,
+        resize=resize,
+        mean=mean,
+        std=std,
         state_dict=state,
-        training=dict(raw.get("training") or {}),
+        training=dict(training),
+        weights_sha256=stored or "",
     )
 
 

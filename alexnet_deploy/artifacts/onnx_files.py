@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from alexnet_deploy.core.outputs import write_error
+from alexnet_deploy.core.tempfiles import remove, sweep_stale, temp_sibling
+from alexnet_deploy.core.transaction import make_parents, place
 from alexnet_deploy.errors import ExportError
 
 PROTOBUF_LIMIT = 2**31 - 1
@@ -31,20 +32,33 @@ class Discard(Exception):
 def staged_output(out: str | os.PathLike) -> Iterator[Path]:
     """A path in a fresh folder beside ``out``; on success its file(s) are renamed into place.
 
-    On failure (or ``Discard``) the folder is removed and ``out`` left alone.
+    On failure (or ``Discard``) the folder is removed and ``out`` left alone; a
+    write the filesystem refused (full disk, quota) is an OutputError naming
+    ``out``. The folder's name carries this process's pid, so a later run removes
+    it if this one is killed outright; inside a transaction the renames are
+    undone if the command fails later (``core.transaction``).
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    stage: Path | None = None
     try:
+        make_parents(out)
+        sweep_stale(out.parent)
+        stage = temp_sibling(out)
+        stage.mkdir()
         staged = stage / out.name
         yield staged
         for item in sorted(stage.iterdir(), key=lambda p: p == staged):
-            os.replace(item, out.parent / item.name)
+            place(item, out.parent / item.name)
     except Discard:
         pass
+    except BaseException as exc:
+        error = write_error(exc, out)
+        if error is not None:
+            raise error from None
+        raise
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            remove(stage)
 
 
 def weight_bytes(proto) -> int:

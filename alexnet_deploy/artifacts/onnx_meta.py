@@ -21,6 +21,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from alexnet_deploy.artifacts import fields as checked
+from alexnet_deploy.artifacts.onnx_checks import check_extent, check_graph
 from alexnet_deploy.errors import InputError
 
 PREFIX = "alexnet_deploy."
@@ -49,6 +51,12 @@ class ModelMeta:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        # What a file claims decides how images are read: checked here, for files and for code alike.
+        checked.class_names(self.class_names, outputs=None)
+        checked.input_size(self.input_size)
+        checked.resize(self.resize)
+        checked.channel_triple(self.mean, "mean")
+        checked.channel_triple(self.std, "std", positive=True)
 
     @property
     def num_classes(self) -> int:
@@ -76,11 +84,11 @@ class ModelMeta:
     def from_dict(cls, raw: dict[str, Any]) -> "ModelMeta":
         return cls(
             arch=str(raw["arch"]),
-            class_names=tuple(str(n) for n in raw["class_names"]),
-            input_size=int(raw["input_size"]),
-            resize=int(raw["resize"]),
-            mean=tuple(float(v) for v in raw["mean"]),
-            std=tuple(float(v) for v in raw["std"]),
+            class_names=checked.class_names(raw["class_names"], outputs=None),
+            input_size=checked.input_size(raw["input_size"]),
+            resize=checked.resize(raw["resize"]),
+            mean=checked.channel_triple(raw["mean"], "mean"),
+            std=checked.channel_triple(raw["std"], "std", positive=True),
             precision=str(raw.get("precision", "fp32")),
             source_sha256=str(raw.get("source_sha256", "")),
             versions={str(k): str(v) for k, v in dict(raw.get("versions") or {}).items()},
@@ -139,9 +147,11 @@ def _meta_from_proto(proto, where: str) -> ModelMeta:
         if f.name in props
     }
     try:
-        return ModelMeta.from_dict(raw)
+        meta = ModelMeta.from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{where} has incomplete or corrupt alexnet-deploy metadata ({exc}); re-export it.") from None
+    check_graph(proto, meta, where)
+    return meta
 
 
 def _json(value: str, name: str, where: str) -> Any:
@@ -180,7 +190,12 @@ def _external_files(proto, model_path: Path) -> list[Path]:
     for tensor in _get_all_tensors(proto):
         if not uses_external_data(tensor):
             continue
-        location = ExternalDataInfo(tensor).location
+        try:
+            info = ExternalDataInfo(tensor)
+        except (ValueError, TypeError):
+            raise InputError(f"{model_path} has unreadable external-data fields for tensor {tensor.name!r}; "
+                             f"re-export the model.") from None
+        location = info.location
         bad = _bad_location(location, folder)
         if bad:
             raise InputError(
@@ -193,6 +208,7 @@ def _external_files(proto, model_path: Path) -> list[Path]:
                 f"{model_path} needs external data file {location!r} next to it, which is missing; "
                 f"copy it along with the model."
             )
+        check_extent(tensor, info, resolved, model_path)
         if resolved not in found:
             found.append(resolved)
     return found
@@ -218,6 +234,8 @@ def _existing_file(path: str | os.PathLike) -> Path:
         raise InputError(f"ONNX model {file} does not exist; check the path.")
     if not file.is_file():
         raise InputError(f"{file} is not an ONNX model file.")
+    if file.stat().st_size == 0:
+        raise InputError(f"ONNX model {file} is empty (0 bytes); it was probably not written completely.")
     return file
 
 

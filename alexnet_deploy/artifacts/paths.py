@@ -1,4 +1,4 @@
-"""Rules for output paths, checked before any work starts."""
+"""Rules for output paths, checked before any work starts (``core.outputs`` holds the checks)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from alexnet_deploy.errors import InputError
+from alexnet_deploy.core.outputs import check_outputs
 
 
 def check_output(out: str | os.PathLike, *, example: str, inputs: Mapping[str, str | os.PathLike | None] | None = None) -> Path:
-    """``out`` as a Path, refused when it is a folder or the same file as one of ``inputs``.
+    """``out`` as a Path, refused (OutputError) when it cannot be written or is one of ``inputs``.
 
-    ``example`` names a good file name for the message; ``inputs`` maps a
-    description ("the checkpoint", "the fp32 model") to the path it stands for.
+    ``example`` names a good file name for the message when ``out`` is a
+    folder; ``inputs`` maps a description ("the checkpoint", "the fp32 model")
+    to the path it stands for. See ``core.outputs.check_location`` for the rest.
     """
-    path = Path(out)
-    if path.is_dir():
-        raise InputError(f"Output {path} is a folder; give a file path such as {path / example}.")
-    for what, source in (inputs or {}).items():
-        if source is not None and path.exists() and Path(source).exists() and path.resolve() == Path(source).resolve():
-            raise InputError(f"Output {path} is {what} itself; choose another output path.")
-    return path
+    from alexnet_deploy.core.outputs import check_location
+
+    check_location(out, what="Output", example=example)
+    return check_outputs({"Output": out}, inputs=inputs)["Output"]

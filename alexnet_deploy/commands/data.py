@@ -6,7 +6,8 @@ import time
 
 import click
 
-from alexnet_deploy.commands.common import finish, json_option
+from alexnet_deploy.commands.common import OutputPath, Renamed, finish, json_option, printable
+from alexnet_deploy.core.limits import MAX_PER_CLASS, MAX_WORKERS
 
 # Spelled out here so `--help` does not import numpy; a test keeps it equal to synth.CLASS_NAMES.
 CLASS_LIST = "circle, square, triangle, star, cross, ring, stripes, checker, crescent, dots, hexagon, arrow"
@@ -18,19 +19,20 @@ def data_group() -> None:
 
 
 @data_group.command("synth")
-@click.option("--out", "out", required=True, type=click.Path(path_type=str), help="Folder to create.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--out", "out", type=OutputPath(folder=True), default="data/synth", show_default=True,
+              help="Folder to create.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
 @click.option(
-    "--classes", default=10, show_default=True, type=click.IntRange(min=2),
+    "--classes", default=10, show_default=True, type=click.IntRange(2, len(CLASS_LIST.split(", "))),
     help=f"Number of classes, taken in order from: {CLASS_LIST}.",
 )
-@click.option("--per-class", default=200, show_default=True, type=click.IntRange(min=1),
-              help="Training images per class.")
-@click.option("--val-per-class", default=100, show_default=True, type=click.IntRange(min=0),
+@click.option("--train-per-class", "--per-class", "per_class", cls=Renamed, default=200, show_default=True,
+              type=click.IntRange(1, MAX_PER_CLASS), help="Training images per class.")
+@click.option("--val-per-class", default=100, show_default=True, type=click.IntRange(0, MAX_PER_CLASS),
               help="Validation images per class (100 x 10 classes: one image is 0.1 pp of accuracy).")
-@click.option("--calib-per-class", default=None, type=click.IntRange(min=0),
+@click.option("--calib-per-class", default=None, type=click.IntRange(0, MAX_PER_CLASS),
               help="Calibration images per class [default: enough for 512 in all].")
-@click.option("--workers", default=None, type=click.IntRange(min=1),
+@click.option("--workers", default=None, type=click.IntRange(1, MAX_WORKERS),
               help="Processes drawing images [default: min(2, CPUs)]; the bytes do not depend on it.")
 @click.option("--force/--no-force", default=False, show_default=True, help="Replace an --out that holds an earlier generated tree.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -66,10 +68,10 @@ def check_command(root: str, json_out: str | None) -> None:
 
     report = check_image_folder(root)
     for name, count in zip(report.classes, report.counts):
-        click.echo(f"{name:20} {count}")
+        click.echo(printable(f"{name:20} {count}"))
     click.echo(f"{len(report.classes)} classes, {sum(report.counts)} images, {len(report.unreadable)} unreadable.")
     for path in report.unreadable:
-        click.echo(f"unreadable: {path}", err=True)
+        click.echo(printable(f"unreadable: {path}"))
     finish(report, json_out)
 
 

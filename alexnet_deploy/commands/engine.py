@@ -14,7 +14,9 @@ from pathlib import Path
 
 import click
 
-from alexnet_deploy.commands.common import finish, json_option
+from alexnet_deploy.commands.common import (
+    OutputPath, Renamed, check_outputs, console as plain_console, finish, json_option, model_option, size_of,
+)
 from alexnet_deploy.errors import CheckFailed, InputError
 
 
@@ -89,31 +91,32 @@ def check_int8_layout(path: Path) -> None:
 
 def make_source(plan: SourcePlan, fp32: Path, meta, *, calib: str | None, data: str | None, console) -> None:
     """Write the fp16 or INT8 model the plan needs, from the fp32 one."""
+    from rich.text import Text
+
     if plan.make == "fp16":
         from alexnet_deploy.data.samples import image_batch
         from alexnet_deploy.precision.fp16 import convert_fp16
 
-        with console.status(f"Converting {fp32} to fp16 (LRN stays fp32)..."):
+        with console.status(Text(f"Converting {fp32} to fp16 (LRN stays fp32)...")):
             images, source = image_batch(meta, data_dir=data, count=64 if data else 16)
             result = convert_fp16(fp32, plan.build_from, calib_images=images, image_source=source)
         if not result:  # nothing was written: the fp16 model disagreed with the fp32 one
             raise CheckFailed(f"no engine built: {'; '.join(result.failures())}")
-        console.print(f"Wrote {result.out} (fp16; fp16 vs fp32: {result.parity.describe()})", highlight=False)
+        console.print(f"Wrote {result.out} (fp16; fp16 vs fp32: {result.parity.describe()})")
     elif plan.make == "int8":
         from alexnet_deploy.precision.quantize import build_int8
 
-        with console.status(f"Calibrating on {calib} and quantizing {fp32} to INT8..."):
+        with console.status(Text(f"Calibrating on {calib} and quantizing {fp32} to INT8...")):
             result = build_int8(fp32, calib, plan.build_from)
         if not result:
             raise CheckFailed(f"no engine built: {'; '.join(result.failures())}")
         how = "cached ranges" if result.cache_hit else f"{result.num_images} images"
-        console.print(f"Wrote {result.out} (INT8 from {how}, {len(result.quantized_nodes)} layers quantized)",
-                      highlight=False)
+        console.print(f"Wrote {result.out} (INT8 from {how}, {len(result.quantized_nodes)} layers quantized)")
 
 
 @click.command("build-engine")
-@click.option("--onnx", "onnx_path", required=True, type=click.Path(path_type=Path),
-              help="The ONNX model made by alexnet-deploy export (fp32), convert (fp16) or quantize (INT8).")
+@model_option(help="The ONNX model made by alexnet-deploy export (fp32), convert (fp16) or quantize (INT8).",
+              old=("--onnx",))
 @click.option("--fp16/--no-fp16", default=False,
               help="Build from <stem>.fp16.onnx (made from the fp32 model when missing).")
 @click.option("--int8/--no-int8", default=False,
@@ -122,27 +125,28 @@ def make_source(plan: SourcePlan, fp32: Path, meta, *, calib: str | None, data: 
               help="With --int8: calibration images to quantize the fp32 model with (real images only).")
 @click.option("--data", type=click.Path(path_type=str), default=None,
               help="With --fp16: images for the fp16 conversion's check (default: drawn images).")
-@click.option("--batch", default=None, help="Batch profile MIN:OPT:MAX, or one size [default: 1:8:32, or the "
-                                            "model's fixed batch].")
+@click.option("--batch-dim", "--batch", "batch", cls=Renamed, default=None,
+              help="The engine's batch dimension: a profile MIN:OPT:MAX, or one size [default: 1:8:32, or the "
+                   "model's fixed batch].")
 @click.option("--workspace", default="2G", show_default=True, help="Builder workspace limit, e.g. 512M, 4G.")
-@click.option("--opt-level", type=int, default=3, show_default=True, help="Builder optimization level, 0 to 5.")
-@click.option("--timing-cache", type=click.Path(path_type=Path), default=None,
+@click.option("--opt-level", type=click.IntRange(0, 5), default=3, show_default=True,
+              help="Builder optimization level, 0 to 5.")
+@click.option("--timing-cache", type=OutputPath(example="timing.cache"), default=None,
               help="Timing cache file shared between builds (read and merged under a file lock).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=OutputPath(example="model.engine"), default=None,
               help="Engine file [default: <model folder>/<stem>.<precision>.engine]; the sidecar is <out>.json.")
 @click.option("--rebuild/--no-rebuild", default=False, show_default=True,
               help="Build even when --out holds an engine with the same cache key.")
 @json_option
-def build_engine_command(onnx_path: Path, fp16: bool, int8: bool, calib: str | None, data: str | None,
-                         batch: str | None, workspace: str, opt_level: int, timing_cache: Path | None,
-                         out: Path | None, rebuild: bool, json_out: str | None) -> None:
+def build_engine_command(model: str, fp16: bool, int8: bool, calib: str | None, data: str | None,
+                         batch: str | None, workspace: str, opt_level: int, timing_cache: str | None,
+                         out: str | None, rebuild: bool, json_out: str | None) -> None:
     """Build a TensorRT engine (strongly typed; TensorRT 10 or 11) with a JSON sidecar beside it."""
-    from rich.console import Console
-
     from alexnet_deploy.engine.build import open_toolchain
     from alexnet_deploy.engine.plan import BuildOptions, default_engine_path, parse_batch, parse_size, profile_shapes
     from alexnet_deploy.engine.source import read_source
 
+    onnx_path = Path(model)
     profile = parse_batch(batch) if batch is not None else None
     workspace_bytes = parse_size(workspace)
     given = read_source(onnx_path)  # fp16 and INT8 models made from it keep its input
@@ -150,16 +154,23 @@ def build_engine_command(onnx_path: Path, fp16: bool, int8: bool, calib: str | N
     profile_shapes(given.input_name, given.input_dims, batch=profile, input_size=meta.input_size)
     plan = plan_source(onnx_path, meta, fp16=fp16, int8=int8, calib=calib, data=data)
     options = BuildOptions(precision=plan.precision, batch=profile, workspace=workspace_bytes, opt_level=opt_level)
-    out = out or default_engine_path(onnx_path, plan.precision)
+    out = Path(out) if out else default_engine_path(onnx_path, plan.precision)
     if out.suffix.lower() not in (".engine", ".plan"):
         raise InputError(f"--out {out} should end in .engine (or .plan), so other commands know it is an engine.")
+    outputs = {"--out": out, "the sidecar": f"{out}.json", "--json": json_out, "--timing-cache": timing_cache}
+    if plan.make:
+        outputs[f"the {plan.precision} model"] = plan.build_from
+    check_outputs(outputs,
+                  inputs={"--model": onnx_path, "--calib": calib, "--data": data},
+                  need_bytes={"--out": size_of(onnx_path)})
     toolchain = open_toolchain()  # TensorRT and a GPU, before anything is made or written
-    console = Console(stderr=True)
+    console = plain_console(stderr=True)
     make_source(plan, onnx_path, meta, calib=calib, data=data, console=console)
     if plan.precision == "int8":
         check_int8_layout(plan.build_from)
     source = given if plan.build_from == onnx_path else read_source(plan.build_from)
-    result = _build_with_progress(source, out, options, toolchain, timing_cache, rebuild, console)
+    result = _build_with_progress(source, out, options, toolchain, Path(timing_cache) if timing_cache else None,
+                                  rebuild, console)
     _print_result(result)
     finish(result, json_out)
 
@@ -169,8 +180,8 @@ def _build_with_progress(source, out: Path, options, toolchain, timing_cache, re
 
     from alexnet_deploy.engine.build import build_engine
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
 
         def report(event: str, phase: str, done: int, total: int) -> None:

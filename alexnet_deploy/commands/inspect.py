@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from alexnet_deploy.commands.common import console, printable
+from alexnet_deploy.core.limits import MAX_CLASSES
+
 
 @click.command("env")
 def env_command() -> None:
@@ -20,16 +23,15 @@ def env_command() -> None:
 
 @click.command("models")
 @click.option("--arch", "archs", multiple=True, help="Only these archs (repeatable); default all.")
-@click.option("--num-classes", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--num-classes", default=1000, show_default=True, type=click.IntRange(1, MAX_CLASSES))
 def models_command(archs: tuple[str, ...], num_classes: int) -> None:
     """Build each arch, run a forward pass and print its layer table."""
-    from rich.console import Console
     from rich.table import Table
 
     from alexnet_deploy.model.zoo import ARCHS, build, count_parameters, get_spec
     from alexnet_deploy.model.summary import layer_table
 
-    console = Console()
+    out = console()
     for name in archs or tuple(ARCHS):
         spec = get_spec(name)
         model = build(name, num_classes=num_classes)
@@ -42,30 +44,30 @@ def models_command(archs: tuple[str, ...], num_classes: int) -> None:
             table.add_row(row.name, row.kind, shape, f"{row.parameters:,}", f"{row.macs:,}")
         total_macs = sum(r.macs for r in rows)
         table.add_row("total", "", "", f"{count_parameters(model):,}", f"{total_macs:,}", style="bold")
-        console.print(table)
+        out.print(table)
 
 
 @click.command("info")
-@click.argument("file", type=click.Path(path_type=str))
-def info_command(file: str) -> None:
-    """Print what a checkpoint, an exported ONNX model or an engine (from its sidecar) holds."""
-    if file.lower().endswith((".engine", ".plan", ".engine.json", ".plan.json")):
+@click.argument("model", type=click.Path(path_type=str))
+def info_command(model: str) -> None:
+    """Print what a checkpoint, an exported ONNX model or an engine (from its sidecar) MODEL holds."""
+    if model.lower().endswith((".engine", ".plan", ".engine.json", ".plan.json")):
         from alexnet_deploy.artifacts.engine_sidecar import describe_engine
 
-        summary = describe_engine(file)
-    elif file.lower().endswith(".onnx"):
+        summary = describe_engine(model)
+    elif model.lower().endswith(".onnx"):
         from alexnet_deploy.artifacts.onnx_meta import describe_onnx
 
-        summary = describe_onnx(file)
+        summary = describe_onnx(model)
     else:
         from alexnet_deploy.artifacts.checkpoint import load_checkpoint
 
-        summary = load_checkpoint(file).summary()
+        summary = load_checkpoint(model).summary()
     names = summary.pop("class_names")
     for key, value in _info_lines(summary):
-        click.echo(f"{key:24} {value}")
+        click.echo(printable(f"{key:24} {value}"))
     shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
-    click.echo(f"{'class_names':24} {shown}")
+    click.echo(printable(f"{'class_names':24} {shown}"))
 
 
 def _info_lines(summary: dict, prefix: str = ""):
@@ -76,17 +78,31 @@ def _info_lines(summary: dict, prefix: str = ""):
         name = f"{prefix}{key}"
         if isinstance(value, dict) and key in ("training", "recipe", "pca"):
             if key == "recipe" and "name" in value:
-                yield name, f"{value['name']} " + json.dumps({k: v for k, v in value.items() if k != "name"})
+                settings = {k: v for k, v in value.items() if k != "name"}
+                yield name, f"{value['name']} " + json.dumps(settings, default=_describe)
             elif key == "pca":
-                yield name, f"sigma {value.get('sigma')}, eigenvalues {json.dumps(value.get('eigvals'))}"
+                eigvals = json.dumps(value.get("eigvals"), default=_describe)
+                yield name, f"sigma {value.get('sigma')}, eigenvalues {eigvals}"
             else:
                 yield from _info_lines(value, prefix=f"{name}.")
         elif key == "history" and isinstance(value, list):
             yield name, f"{len(value)} epochs (per-epoch loss, accuracy and speed)"
+        elif key == "resume" and isinstance(value, dict):
+            yield name, "optimizer, schedule and random state for --resume (" + ", ".join(value) + ")"
         elif isinstance(value, (dict, list)):
-            yield name, json.dumps(value)
+            yield name, json.dumps(value, default=_describe)
+        elif hasattr(value, "shape"):  # a tensor: its shape, not its values
+            yield name, _describe(value)
         else:
             yield name, value
+
+
+def _describe(value) -> str:
+    """Anything JSON cannot hold (a tensor in a checkpoint's training metadata) as its type and shape."""
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"<{type(value).__name__} {'x'.join(str(d) for d in shape) or 'scalar'} {getattr(value, 'dtype', '')}>"
+    return f"<{type(value).__name__}>"
 
 
 COMMANDS: list = [env_command, models_command, info_command]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from alexnet_deploy.commands.common import json_option
+from alexnet_deploy.commands.common import OutputPath, check_outputs, json_option
+from alexnet_deploy.core.limits import MAX_BATCH_SIZE
 
 ONNX_KIND_CHOICES = ("gpu", "cpu")  # a test keeps it equal to serve.spec.INSTANCE_KINDS
 
@@ -16,16 +17,16 @@ def triton_group() -> None:
 
 @triton_group.command("export")
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=str), metavar="ARTIFACT...")
-@click.option("--out", required=True, type=click.Path(path_type=str),
+@click.option("--out", required=True, type=OutputPath(folder=True),
               help="The model repository folder: new, empty, or one this command wrote before (replaced whole).")
-@click.option("--max-batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+@click.option("--max-batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=32, show_default=True,
               help="The most images Triton batches into one run: ONNX models with a dynamic batch take it as is, "
                    "engines at most their profile's max; a fixed batch means no batching (max_batch_size 0).")
 @click.option("--onnx-kind", type=click.Choice(ONNX_KIND_CHOICES), default="gpu", show_default=True,
               help="Where Triton runs the ONNX models (instance group KIND_GPU or KIND_CPU); engines run on the GPU.")
-@click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--instances", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Model instances per model (the instance group's count).")
-@click.option("--max-queue-delay-us", type=click.IntRange(min=0), default=100, show_default=True,
+@click.option("--max-queue-delay-us", type=click.IntRange(0, 60_000_000), default=100, show_default=True,
               help="How long the dynamic batcher waits to fill a batch, in microseconds.")
 @json_option
 def export_command(artifacts: tuple[str, ...], out: str, max_batch_size: int, onnx_kind: str, instances: int,
@@ -38,6 +39,8 @@ def export_command(artifacts: tuple[str, ...], out: str, max_batch_size: int, on
     from alexnet_deploy.commands.common import finish
     from alexnet_deploy.serve.triton import TritonOptions, export_repository
 
+    check_outputs({"--json": json_out}, folders={"--out": out},
+                  inputs={f"ARTIFACT {i + 1}": path for i, path in enumerate(artifacts)})
     options = TritonOptions(max_batch_size=max_batch_size, onnx_kind=onnx_kind, instances=instances,
                             max_queue_delay_us=max_queue_delay_us)
     result = export_repository(artifacts, out, options=options)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from alexnet_deploy.core.outputs import write_error
+from alexnet_deploy.core.tempfiles import remove, sweep_stale, temp_sibling
+from alexnet_deploy.core.transaction import make_parents, place
 
 
 @contextlib.contextmanager
@@ -15,23 +18,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     The temporary file lives in the same folder so the final rename is atomic on
-    POSIX. On any exception the temporary file is removed and ``path`` is left as
-    it was (absent, or the previous good version).
+    POSIX, and its name carries this process's pid so that a later run removes it
+    if this one is killed outright (``core.tempfiles``). On any exception the
+    temporary file is removed and ``path`` is left as it was (absent, or the
+    previous good version); a write the filesystem refused (full disk, quota,
+    read-only) becomes an OutputError naming ``path``. Inside a transaction
+    (``core.transaction``) the rename is undone if the command fails later.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp: Path | None = None
     try:
-        yield tmp_path
-        # mkstemp creates 0600; give the file the mode a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        make_parents(target)
+        sweep_stale(target.parent)
+        tmp = temp_sibling(target)
+        # Created empty now (exclusively, with the mode a plain open() gives) so that the name is ours.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        yield tmp
+        place(tmp, target)
+    except BaseException as exc:
+        if tmp is not None:
+            remove(tmp)
+        error = write_error(exc, target)
+        if error is not None:
+            raise error from None
         raise
 
 

@@ -9,6 +9,8 @@ Every stage (training, evaluation, export parity, calibration) goes through
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from alexnet_deploy.core.limits import MAX_IMAGE_PIXELS
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.errors import DataError
 
@@ -50,11 +53,29 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     Raises DataError naming the file when it cannot be read.
     """
     try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb(img)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # Pillow warns between its limit and twice it, and raises above; ours refuses both, naming the file.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_pixels(img, path)
+                img.load()
+                return to_rgb(img)
+    except Image.DecompressionBombError as exc:  # Pillow refuses twice its limit while opening: same sentence
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(found[1]) / 1e6:.0f} megapixels" if found else "too many pixels"
+        raise DataError(f"Image {path} has {pixels}, over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (a "
+                        f"decompression-bomb guard); downscale it or remove it.") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DataError(f"Cannot read image {path}: {exc}; remove or replace the file.") from None
+
+
+def _check_pixels(img: Image.Image, path: str | os.PathLike) -> None:
+    """Refuse an image over MAX_IMAGE_PIXELS from its header, before decoding a single pixel."""
+    width, height = img.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"Image {path} has {width * height / 1e6:.0f} megapixels ({width}x{height}), over the "
+                        f"limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (a decompression-bomb guard); downscale "
+                        f"it or remove it.")
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -9,6 +9,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from alexnet_deploy.core.outputs import naming_refused_writes
+from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.images import list_images, preprocess_files
 
 # Drawn check images come from the built-in dataset's generator, at indices no generated tree uses.
@@ -53,7 +55,7 @@ def image_batch(geometry: Geometry, *, data_dir: str | os.PathLike | None, count
         return preprocess_files(picks, **prep), f"images from {folder}"
     from alexnet_deploy.data import synth
 
-    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-check-") as tmp:
+    with scratch_dir("check") as tmp, naming_refused_writes(f"the drawn check images in {tempfile.gettempdir()}"):
         files = []
         for i in range(count):
             path = Path(tmp) / f"drawn_{i:03d}.png"

@@ -10,14 +10,21 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from alexnet_deploy.data import synth
+from alexnet_deploy.core import interrupts
+from alexnet_deploy.core.limits import MAX_PER_CLASS
+from alexnet_deploy.core.outputs import check_location, naming_refused_writes
 from alexnet_deploy.core.results import Result
+from alexnet_deploy.core.tempfiles import remove, temp_sibling
+from alexnet_deploy.core.transaction import make_parents, place
+from alexnet_deploy.data import synth
 from alexnet_deploy.errors import DataError, InputError
+
+
+# A 256x256 scene as PNG takes 150-200 kB; the estimate errs on the high side.
+BYTES_PER_IMAGE = 220_000
 
 
 def default_calib_per_class(classes: int) -> int:
@@ -85,9 +92,11 @@ def generate(
     counts = {"train": per_class, "val": val_per_class, "calib": calib_per_class}
     if min(counts.values()) < 0 or per_class < 1:
         raise InputError(f"Image counts must be positive (train) or zero or more (val, calib), got {counts}.")
-    target = Path(out)
-    if target.exists() and not target.is_dir():
-        raise InputError(f"{target} exists and is not a folder; choose another --out.")
+    if max(counts.values()) > MAX_PER_CLASS:
+        raise InputError(f"At most {MAX_PER_CLASS:,} images per class and split can be drawn, got {counts}.")
+    # The space the tree will take, so that a full disk is refused now rather than after hours of drawing.
+    need = sum(counts.values()) * classes * BYTES_PER_IMAGE
+    target = check_location(out, what="--out", folder=True, need_bytes=need)
     if target.is_dir() and any(target.iterdir()):
         if not force:
             raise InputError(f"Output folder {target} is not empty; choose another --out or pass --force to replace it.")
@@ -97,8 +106,9 @@ def generate(
                              "not replace it; remove it yourself or choose another --out.")
     names = synth.CLASS_NAMES[:classes]
     info = SynthInfo(classes=names, counts=counts, seed=seed)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    make_parents(target)
+    tmp = temp_sibling(target)  # owner-tagged: a later run removes it if this one is killed
+    tmp.mkdir()
     try:
         items = []
         for split in (s for s in synth.SPLITS if counts[s]):  # an empty split gets no folder at all
@@ -107,11 +117,12 @@ def generate(
                 items += [(split, class_index, i, f"{split}/{name}/{name}_{i:05d}.png") for i in range(counts[split])]
         chunks = [(str(tmp), seed, items[i : i + 16]) for i in range(0, len(items), 16)]
         workers = min(2, os.cpu_count() or 1) if workers is None else max(1, workers)
-        _run(chunks, total=len(items), workers=workers if len(items) >= 64 else 1, progress=progress)
-        info.write_json(tmp / "dataset.json")
-        _replace_dir(tmp, target)
+        with naming_refused_writes(str(target)):  # a full disk in a worker is one sentence naming --out
+            _run(chunks, total=len(items), workers=workers if len(items) >= 64 else 1, progress=progress)
+            info.write_json(tmp / "dataset.json")
+        place(tmp, target)  # an earlier tree at --out waits aside until the command succeeds
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove(tmp)
         raise
     return info
 
@@ -127,9 +138,15 @@ def _run(chunks: list, *, total: int, workers: int, progress: bool) -> None:
                 bar.advance(task, _write_chunk(chunk))
             return
         # spawn, not fork: callers may already have torch's thread pools running.
-        with multiprocessing.get_context("spawn").Pool(workers, initializer=_keep_freed_memory) as pool:
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
             for done in pool.imap_unordered(_write_chunk, chunks):
                 bar.advance(task, done)
+
+
+def _init_worker() -> None:
+    """Quiet on Ctrl-C (the parent stops the pool), gone when the parent dies, and fast at malloc."""
+    interrupts.worker_init()
+    _keep_freed_memory()
 
 
 def _keep_freed_memory() -> None:
@@ -145,17 +162,6 @@ def _keep_freed_memory() -> None:
         libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename ``new`` onto ``target``; an existing ``target`` is moved aside first, then removed."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        os.replace(target, old / "tree")
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_info(root: str | os.PathLike) -> SynthInfo:

@@ -19,8 +19,8 @@ from alexnet_deploy.errors import BackendError
 from alexnet_deploy.runtimes.base import Runner
 
 
-def source_onnx(engine: Path, sidecar: EngineSidecar) -> Path:
-    """The ONNX file ``engine`` was built from: the path the sidecar records, else that name beside the engine.
+def source_onnx(engine_path: Path, sidecar: EngineSidecar) -> Path:
+    """The ONNX file ``engine_path`` was built from: the path the sidecar records, else that name beside the engine.
 
     Refused when neither exists or the file changed since the build (its digest differs from the sidecar's).
     """
@@ -28,13 +28,13 @@ def source_onnx(engine: Path, sidecar: EngineSidecar) -> Path:
     from alexnet_deploy.engine.cache import onnx_digest
 
     recorded = Path(sidecar.onnx)
-    for candidate in (recorded, engine.parent / recorded.name):
+    for candidate in (recorded, engine_path.parent / recorded.name):
         if candidate.is_file():
             if onnx_digest(candidate, check_external_data_paths(candidate)) != sidecar.onnx_sha256:
-                raise BackendError(f"Per-layer for {engine} rebuilds it from {candidate}, which changed since the "
+                raise BackendError(f"Per-layer for {engine_path} rebuilds it from {candidate}, which changed since the "
                                    f"engine was built; rebuild the engine or restore that ONNX file.")
             return candidate
-    raise BackendError(f"Per-layer for {engine} rebuilds it from the ONNX file it was built from ({sidecar.onnx}), "
+    raise BackendError(f"Per-layer for {engine_path} rebuilds it from the ONNX file it was built from ({sidecar.onnx}), "
                        f"which is not there; put it back (or beside the engine) to diagnose layers.")
 
 
@@ -46,12 +46,12 @@ def open_engine_probe(info, backend: str, tensors: Sequence[str], folder: Path) 
     from alexnet_deploy.runtimes.registry import open_runner
     from alexnet_deploy.verify.layers import write_probe
 
-    engine = Path(info.path)
-    sidecar = read_sidecar(engine)
+    engine_path = Path(info.path)
+    sidecar = read_sidecar(engine_path)
     if sidecar is None:
-        raise BackendError(f"{engine} has no sidecar naming the ONNX file it was built from, so it cannot be rebuilt "
+        raise BackendError(f"{engine_path} has no sidecar naming the ONNX file it was built from, so it cannot be rebuilt "
                            f"with its layers exposed; build engines with alexnet-deploy build-engine.")
-    onnx_path = source_onnx(engine, sidecar)
+    onnx_path = source_onnx(engine_path, sidecar)
     probe_onnx, _ = write_probe(onnx_path, tensors, folder)
     raw = sidecar.options
     batch = raw.get("batch")
@@ -60,5 +60,5 @@ def open_engine_probe(info, backend: str, tensors: Sequence[str], folder: Path) 
                            opt_level=int(raw["opt_level"]))
     build = build_engine(read_source(probe_onnx), folder / "probe.engine", options=options, toolchain=open_toolchain())
     if not build.written:
-        raise BackendError(f"TensorRT could not build the per-layer probe of {engine}: {'; '.join(build.failures())}.")
+        raise BackendError(f"TensorRT could not build the per-layer probe of {engine_path}: {'; '.join(build.failures())}.")
     return open_runner(backend, build.out)

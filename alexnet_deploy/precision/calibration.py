@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +32,12 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
 from onnxruntime.quantization.calibrate import CalibrationCacheEncoder, TensorsData, create_calibrator
 
 from alexnet_deploy.data.images import list_images, preprocess_files
-from alexnet_deploy.errors import DataError, InputError
+from alexnet_deploy.core.outputs import write_failure
+from alexnet_deploy.errors import DataError, DeployError, ExportError, InputError
 from alexnet_deploy.core.fsutil import sha256_file, write_text_atomic
+from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.samples import evenly_spaced
+from alexnet_deploy.precision.model_view import model_view
 from alexnet_deploy.runtimes.ort import quiet_ort
 
 CACHE_FORMAT = "alexnet-deploy-calibration-ranges/1"
@@ -77,10 +79,12 @@ def find_calibration_set(
     ``min_images``, or (for ``.npy``) has the wrong shape or dtype.
     """
     if num_images < 1 or min_images < 1:
-        raise InputError(f"--num-images and --min-images must be at least 1 (got {num_images} and {min_images}).")
+        raise InputError(f"--calib-images and --min-calib-images must be at least 1 (got {num_images} and "
+                         f"{min_images}).")
     if min_images > num_images:
         raise InputError(
-            f"--min-images {min_images} is more than --num-images {num_images}; lower --min-images or raise --num-images."
+            f"--min-calib-images {min_images} is more than --calib-images {num_images}; lower --min-calib-images "
+            f"or raise --calib-images."
         )
     path = Path(source)
     if path.is_file() and path.suffix.lower() == ".npy":
@@ -106,8 +110,8 @@ def find_calibration_set(
 def _check_count(found: int, min_images: int, *, where: str) -> None:
     if found < min_images:
         raise DataError(
-            f"Found only {found} calibration images in {where}, fewer than --min-images {min_images}; "
-            f"add images (a few hundred representative ones is typical) or lower --min-images."
+            f"Found only {found} calibration images in {where}, fewer than --min-calib-images {min_images}; "
+            f"add images (a few hundred representative ones is typical) or lower --min-calib-images."
         )
 
 
@@ -228,17 +232,29 @@ def calibrate(
     batches = len(reader)
     if batches < 1:
         raise InputError("The calibration reader holds no batches.")
-    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-calib.") as tmp, quiet_ort() as stdout:
-        calibrator = create_calibrator(
-            Path(model_path),
-            list(op_types),
-            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-            calibrate_method=METHODS[method],
-            extra_options={"symmetric": True},
-        )
-        for _ in range(0, batches, CHUNK_BATCHES):
-            calibrator.collect_data(_Window(reader, CHUNK_BATCHES, stdout))
-        ranges = calibrator.compute_data()
+    # The augmented model (every activation an output) and onnxruntime's shape-inferred copies of it.
+    need = 3 * sum(p.stat().st_size for p in Path(model_path).parent.glob(f"{Path(model_path).name}*"))
+    with scratch_dir("calib", need_bytes=need, hold_tempfiles=True) as tmp, quiet_ort() as stdout:
+        try:
+            calibrator = create_calibrator(
+                model_view(model_path, tmp),
+                list(op_types),
+                augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                calibrate_method=METHODS[method],
+                extra_options={"symmetric": True},
+            )
+            for _ in range(0, batches, CHUNK_BATCHES):
+                calibrator.collect_data(_Window(reader, CHUNK_BATCHES, stdout))
+            ranges = calibrator.compute_data()
+        except DeployError:
+            raise
+        except Exception as exc:  # onnxruntime's and onnx's error classes, protobuf's DecodeError, ...
+            if write_failure(exc) is not None:
+                raise  # a full scratch disk: the CLI says so in one sentence
+            # onnxruntime's C++ writers do not report a failed write; the truncated file fails to parse later.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExportError(f"onnxruntime could not calibrate {model_path} ({first}); if the temporary folder "
+                              f"{tmp.parent} is full, free some space or point TMPDIR elsewhere.") from None
         del calibrator
     return ranges
 

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alexnet_deploy.artifacts.onnx_files import Discard, files_size, save_model, staged_output
+from alexnet_deploy.artifacts.onnx_checks import graph_precision
+from alexnet_deploy.artifacts.onnx_files import Discard, check_onnx_file, files_size, save_model, staged_output
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
+from alexnet_deploy.core.tempfiles import temp_sibling
 from alexnet_deploy.errors import DeployError, ExportError, InputError
 from alexnet_deploy.runtimes.base import logits, run_batches
 from alexnet_deploy.runtimes.registry import open_runner
@@ -70,8 +72,6 @@ def convert_fp16(
     at least ``min_agreement`` and finite logits; otherwise the result is falsy
     and nothing is written.
     """
-    import onnx
-
     from alexnet_deploy.artifacts.onnx_meta import load_onnx, read_meta, write_meta
 
     start = time.perf_counter()
@@ -88,7 +88,11 @@ def convert_fp16(
     if meta.precision != "fp32":
         raise InputError(f"{src} is already {meta.precision}; convert the fp32 model made by `alexnet-deploy export` instead.")
     threshold = margin * FP16_MAX
-    value_info = _infer_types(model)
+    try:
+        value_info = _infer_types(model)
+    except Exception as exc:  # onnx raises InferenceError, ValidationError, ... for a graph it cannot type
+        raise InputError(f"{src} fails ONNX shape inference ({str(exc).strip().splitlines()[0]}); re-export it.") \
+            from None
     with _probe_runner(model, src, value_info) as probe:
         peaks = _peaks(probe, calib)
         reference = logits(probe, images)  # the graph's own output comes first
@@ -96,6 +100,9 @@ def convert_fp16(
     model.graph.value_info.extend(value_info)
     kept = _nodes_to_keep(model, peaks, threshold)
     converted = _convert(model, [k["node"] for k in kept])
+    if graph_precision(converted) != "fp16":
+        raise InputError(f"Every node of {src} would stay fp32 at margin {margin:g} (its activations reach "
+                         f"{max(peaks.values(), default=0):.4g}), so there is no fp16 model to make; raise the margin.")
     del model
     extra = {
         "fp16.kept_fp32": json.dumps(kept),
@@ -108,7 +115,7 @@ def convert_fp16(
     with staged_output(dst) as staged:
         external = save_model(converted, staged)
         del converted
-        onnx.checker.check_model(str(staged), full_check=True)
+        check_onnx_file(staged)
         with open_runner("ort-cpu", staged) as runner:
             candidate = logits(runner, images)
         parity = compare_logits(
@@ -179,7 +186,7 @@ def _probe_runner(model, src: Path, value_info: list):
     # Too big for one protobuf: a graph-only probe beside the source finds its external data.
     graph_only = load_onnx(src, load_weights=False)
     graph_only.graph.output.extend(extra)
-    probe = src.parent / f".{src.name}.probe.onnx"
+    probe = temp_sibling(src)  # owner-tagged: a killed run's probe is swept later
     try:
         onnx.save_model(graph_only, str(probe))
         return open_runner("ort-cpu", probe, optimize=False)

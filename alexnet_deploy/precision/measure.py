@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.labelled import LabelledSet
 
 
@@ -54,7 +54,7 @@ class ScoreBoard:
         fresh conversion); its top-1, or None when the conversion fails its own checks."""
         from alexnet_deploy.precision.fp16 import fp16_model_for
 
-        with tempfile.TemporaryDirectory(prefix="alexnet-deploy-fp16.") as tmp:
+        with scratch_dir("fp16") as tmp:
             model = fp16_model_for(src, source_sha256=meta.source_sha256, calib_images=self.val.images[:32],
                                    workdir=Path(tmp))
             return None if model is None else self.add("fp16", model, precision="fp16").top1

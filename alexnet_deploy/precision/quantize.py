@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +49,10 @@ from alexnet_deploy.precision.calibration import (
     find_calibration_set,
     quiet_ort,
 )
+from alexnet_deploy.precision.model_view import model_view
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
+from alexnet_deploy.core.tempfiles import scratch_dir
 from alexnet_deploy.data.labelled import load_labelled_split
 from alexnet_deploy.precision.measure import ScoreBoard, top1
 from alexnet_deploy.errors import ExportError, InputError
@@ -127,11 +128,11 @@ def quantize_from_ranges(
     if base is None:
         base = onnx.load(str(model_path), load_external_data=False)
     excluded = sorted(set(exclude) | set(lrn_fed_nodes(base)))
-    with tempfile.TemporaryDirectory(prefix="alexnet-deploy-int8.") as tmp, quiet_ort():
+    with scratch_dir("int8", hold_tempfiles=True) as tmp, quiet_ort():
         cache, out = Path(tmp) / "ranges.json", Path(tmp) / "int8.onnx"
         save_tensors_data(ranges, cache)
         quantize_static(
-            str(model_path),
+            str(model_view(model_path, Path(tmp))),  # its shape-inferred copy then lands in tmp
             str(out),
             None,
             quant_format=QuantFormat.QDQ,

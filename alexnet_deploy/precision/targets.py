@@ -15,7 +15,7 @@ from pathlib import Path
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.errors import InputError
-from alexnet_deploy.precision.quantize import Int8Result, build_int8
+from alexnet_deploy.precision.quantize import Int8Result
 
 TARGETS = {"trt": ("trt",), "cpu": ("cpu",), "all": ("trt", "cpu")}
 
@@ -60,6 +60,8 @@ def build_targets(onnx_path: str | os.PathLike, calib: str | os.PathLike, out: s
     Every output path is checked before the first build starts, so a refused
     second path leaves nothing half-done.
     """
+    from alexnet_deploy.precision.quantize import build_int8
+
     outputs = target_outputs(out, target)
     for path in outputs.values():
         check_output(path, example="model.int8.onnx", inputs={"the FP32 model": onnx_path})

@@ -52,8 +52,8 @@ def session_options(*, threads: int | None = None, spinning: bool = True, optimi
 def open_session(model: Any, *, providers: Sequence[str] = PROVIDERS["cpu"], **options):
     """An InferenceSession on a file (external data vetted first), serialized bytes or a ModelProto.
 
-    A file is input, so a load failure is an ExportError (one sentence); bytes
-    are a model this tool built in memory, so a failure there keeps its traceback.
+    A load failure is an ExportError (one sentence), also for bytes: a model
+    built in memory comes from an input file, whose faults ORT reports there.
     """
     ort = onnxruntime()
     if "CUDAExecutionProvider" in providers and hasattr(ort, "preload_dlls"):
@@ -62,7 +62,11 @@ def open_session(model: Any, *, providers: Sequence[str] = PROVIDERS["cpu"], **o
     if type(model).__name__ == "ModelProto":
         model = model.SerializeToString()
     if isinstance(model, (bytes, bytearray)):
-        return ort.InferenceSession(bytes(model), sess_options=sess_options, providers=list(providers))
+        try:
+            return ort.InferenceSession(bytes(model), sess_options=sess_options, providers=list(providers))
+        except Exception as exc:  # a model built in memory from an input file that ORT still refuses
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExportError(f"onnxruntime cannot load the model made from the input: {first}") from None
     from alexnet_deploy.artifacts.onnx_meta import check_external_data_paths
 
     path = Path(model)

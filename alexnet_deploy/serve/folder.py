@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from alexnet_deploy.core.outputs import check_location, naming_refused_writes
+from alexnet_deploy.core.tempfiles import remove, temp_sibling
+from alexnet_deploy.core.transaction import make_parents, place
 from alexnet_deploy.errors import InputError
 
 MANIFEST = "alexnet-deploy-triton.json"  # Triton loads only sub-folders, so a file at the root is left alone
@@ -30,39 +31,22 @@ def check_output_folder(out: str | os.PathLike) -> Path:
     if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).is_file():
         raise InputError(f"Output {path} is a folder that holds other files; give a new or empty folder (a "
                          f"repository written by alexnet-deploy triton export is replaced whole).")
-    return path
+    return check_location(path, what="Output", folder=True)  # under a file, /proc, read-only, full
 
 
 @contextlib.contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
-    """A fresh folder beside ``out``; on success it replaces ``out``, on failure it is removed and ``out`` kept."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    """A fresh folder beside ``out``; on success it replaces ``out``, on failure it is removed and ``out`` kept.
+
+    Its name carries this process's pid (``core.tempfiles``), so a later run removes it if this one is killed;
+    inside a command the swap is undone if the command fails later (``core.transaction``).
+    """
+    make_parents(out)
+    stage = temp_sibling(out)
+    stage.mkdir()
     try:
-        yield stage
-        stage.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; give the mode a plain mkdir would
-        _swap_in(stage, out)
+        with naming_refused_writes(str(out)):
+            yield stage
+        place(stage, out)  # an earlier repository waits aside until the command succeeds
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _swap_in(stage: Path, out: Path) -> None:
-    """Rename ``stage`` onto ``out``; an existing ``out`` is moved aside first and removed after."""
-    if not out.exists():
-        os.replace(stage, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.replace(out, old / out.name)
-    try:
-        os.replace(stage, out)
-    except BaseException:
-        os.replace(old / out.name, out)  # put the previous repository back
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        remove(stage)

@@ -8,7 +8,7 @@ here is a no-op, so the training loop has one code path.
 
 from __future__ import annotations
 
-import hashlib
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -53,14 +53,42 @@ def detect(environ: dict[str, str] | None = None) -> DistEnv:
         raise InputError("WORLD_SIZE, RANK and LOCAL_RANK must be integers; start training with torchrun.") from None
     if world < 1 or not 0 <= rank < world or local < 0:
         raise InputError(f"Inconsistent torchrun environment: WORLD_SIZE={world}, RANK={rank}, LOCAL_RANK={local}.")
+    if world > 1:
+        _check_rendezvous_address(env)
     return DistEnv(world_size=world, rank=rank, local_rank=local)
 
 
-def init(env: DistEnv, device: torch.device) -> None:
-    """Join the process group: NCCL between GPUs, gloo on CPUs."""
+def _check_rendezvous_address(env) -> None:
+    """torch's env:// rendezvous needs MASTER_ADDR and MASTER_PORT; without them it fails with a traceback."""
+    missing = [n for n in ("MASTER_ADDR", "MASTER_PORT") if not env.get(n)]
+    if missing:
+        raise InputError(f"Distributed training needs MASTER_ADDR and MASTER_PORT to meet the other processes; "
+                         f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Start it with "
+                         f"torchrun, or set both.")
+    port = env["MASTER_PORT"]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"MASTER_PORT must be a port number from 1 to 65535, got {port!r}.")
+
+
+def init(env: DistEnv, device: torch.device, *, timeout: float = 300.0) -> None:
+    """Join the process group: NCCL between GPUs, gloo on CPUs.
+
+    ``timeout`` (seconds) bounds the wait for the other processes: without it a
+    rank whose peers never start waits half an hour. It is also the limit of
+    each collective step, so it must exceed the longest wait of one rank for the
+    others (rank 0 writing checkpoints).
+    """
     if env.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, world_size=env.world_size, rank=env.rank)
+        try:
+            dist.init_process_group(backend=backend, world_size=env.world_size, rank=env.rank,
+                                    timeout=datetime.timedelta(seconds=timeout))
+        except (RuntimeError, ValueError) as exc:  # DistStoreError, DistNetworkError, ...: all RuntimeErrors
+            where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"Process {env.rank} of {env.world_size} could not meet the others at {where} within "
+                             f"{timeout:g} s ({reason}); start every process (torchrun does), check MASTER_ADDR "
+                             f"and MASTER_PORT, or raise --rendezvous-timeout.") from None
 
 
 def shutdown() -> None:
@@ -85,12 +113,9 @@ def shard(n: int, env: DistEnv) -> list[int]:
 
 def weights_hash(model: torch.nn.Module) -> str:
     """sha256 over the parameters and buffers (name, dtype, shape, bytes), in state_dict order."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
+    from alexnet_deploy.artifacts.checkpoint import weights_digest
+
+    return weights_digest(model.state_dict())
 
 
 def gather_strings(value: str) -> list[str]:

@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from alexnet_deploy.core.device import pick_device
+from alexnet_deploy.core.outputs import check_outputs
 from alexnet_deploy.core.results import Result
+from alexnet_deploy.core.transaction import transaction
 from alexnet_deploy.train import distributed as dd
 from alexnet_deploy.train import inputs as td
 from alexnet_deploy.data.augment import PCAColor
@@ -53,6 +55,7 @@ class TrainConfig:
     resume: bool = False
     fine_tune: Path | None = None
     progress: bool = True
+    rendezvous_timeout: float = 300.0  # seconds to wait for the other torchrun processes
 
 
 @dataclass
@@ -159,7 +162,7 @@ def train(config: TrainConfig, *, on_step: StepCallback | None = None) -> TrainR
     spec = get_spec(arch)
     mean, std = (tuple(source.mean), tuple(source.std)) if source is not None else (spec.mean, spec.std)
     run = _Run(model, arch, recipe, mean, std, previous, splits)
-    dd.init(env, device)
+    dd.init(env, device, timeout=config.rendezvous_timeout)
     try:
         return _loop(config, env, device, run, on_step)
     finally:
@@ -199,6 +202,11 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     steps = len(train_loader)
     out, last = Path(config.out), last_path(config.out)
+    if env.is_main:  # room for both checkpoints (the last one with the optimizer's state) before the first epoch
+        weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        states = 2 if recipe.optimizer == "adamw" else 1  # AdamW keeps two moments per weight, SGD one
+        check_outputs({"--out": out, "the last-epoch checkpoint": last},
+                      need_bytes={"--out": weights, "the last-epoch checkpoint": weights * (1 + states)})
     show = config.progress and env.is_main
 
     for epoch in range(start, config.epochs):
@@ -259,11 +267,13 @@ def _loop(config: TrainConfig, env: dd.DistEnv, device: torch.device, run: _Run,
             }
             ckpt = make_checkpoint(model, arch=arch, class_names=class_names, input_size=geo.input_size,
                                    resize=geo.resize, mean=mean, std=std, training=meta)
-            if improved:
-                save_checkpoint(out, ckpt)
             resume = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if use_amp else {},
                       "plateau": plateau.to_dict(), "rng": {"torch": torch.get_rng_state()}}
-            save_checkpoint(last, dataclasses.replace(ckpt, training={**meta, "resume": resume}))
+            # One unit per epoch, kept for good: an interruption later leaves this epoch's pair intact.
+            with transaction(independent=True):
+                if improved:
+                    save_checkpoint(out, ckpt)
+                save_checkpoint(last, dataclasses.replace(ckpt, training={**meta, "resume": resume}))
             EpochProgress.report(stats, improved=improved)
     return TrainResult(best_path=str(out), last_path=str(last), best_val_top1=best, best_epoch=best_epoch,
                        history=history, world_size=env.world_size)

@@ -6,16 +6,18 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 
 def _console(stderr: bool = False) -> Console:
     # Built on each use so that it writes to whatever sys.stdout/sys.stderr is now (click's test runner swaps them).
-    return Console(stderr=stderr, highlight=False)
+    # No markup: what is printed may hold user strings (paths, class names) that look like it.
+    return Console(stderr=stderr, highlight=False, markup=False)
 
 
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    _console(stderr=True).print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
+    _console(stderr=True).print(Text.assemble(("Warning: ", "yellow"), message), soft_wrap=True)
 
 
 class EpochProgress:
@@ -50,11 +52,12 @@ class EpochProgress:
     @staticmethod
     def report(stats: Any, *, improved: bool) -> None:
         """One line for a finished epoch (rank 0 only)."""
-        mark = "  [green]best[/]" if improved else ""
         skipped = f"  skipped {stats.skipped}" if stats.skipped else ""
-        _console().print(
+        line = Text(
             f"epoch {stats.epoch}: loss {stats.train_loss:.3f}  train {stats.train_top1:.1%}  "
             f"val top-1 {stats.val_top1:.1%}  top-5 {stats.val_top5:.1%}  lr {stats.lr:.2g}  "
-            f"{stats.images_per_s:.1f} img/s  {stats.seconds:.1f}s{skipped}{mark}",
-            soft_wrap=True,  # one line per epoch in logs, whatever the terminal width
+            f"{stats.images_per_s:.1f} img/s  {stats.seconds:.1f}s{skipped}"
         )
+        if improved:
+            line.append("  best", style="green")
+        _console().print(line, soft_wrap=True)  # one line per epoch in logs, whatever the terminal width

@@ -39,11 +39,15 @@ META = ModelMeta(
 
 
 def _add_model(weight: np.ndarray) -> onnx.ModelProto:
-    """y = x + w, a model small enough to build by hand."""
+    """logits = mean over the image of each of its 3 channels + w: a model small enough to build by hand,
+    with the input and output shapes META describes (3x227x227 images, 3 classes)."""
+    size = META.input_size
     graph = helper.make_graph(
-        [helper.make_node("Add", ["input", "w"], ["logits"], name="add")],
+        [helper.make_node("GlobalAveragePool", ["input"], ["pooled"], name="pool"),
+         helper.make_node("Flatten", ["pooled"], ["flat"], name="flatten"),
+         helper.make_node("Add", ["flat", "w"], ["logits"], name="add")],
         "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, weight.shape[0]])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, size, size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, weight.shape[0]])],
         [numpy_helper.from_array(weight.astype(np.float32), "w")],
     )
@@ -87,7 +91,7 @@ def test_with_stage_merges_extra_and_sets_precision():
 
 def test_model_without_metadata_is_refused_in_one_sentence(tmp_path):
     path = tmp_path / "foreign.onnx"
-    onnx.save_model(_add_model(np.ones(2)), path)
+    onnx.save_model(_add_model(np.ones(3)), path)
     with pytest.raises(InputError, match="was not made by `alexnet-deploy export`"):
         read_meta(path)
     result = CliRunner().invoke(main, ["info", str(path)])
@@ -97,7 +101,7 @@ def test_model_without_metadata_is_refused_in_one_sentence(tmp_path):
 
 
 def test_corrupt_metadata_and_non_onnx_files_are_input_errors(tmp_path):
-    model = _add_model(np.ones(2))
+    model = _add_model(np.ones(3))
     write_meta(model, META)
     for prop in model.metadata_props:
         if prop.key == "alexnet_deploy.class_names":
@@ -120,7 +124,7 @@ def test_info_shows_hand_made_external_data_model(tmp_path):
     onnx.save_model(model, tmp_path / "ok.onnx")
     assert check_external_data_paths(tmp_path / "ok.onnx") == [(tmp_path / "w.bin").resolve()]
     session = open_session(tmp_path / "ok.onnx")
-    out = session.run(None, {"input": np.zeros((1, 3), np.float32)})[0]
+    out = session.run(None, {"input": np.zeros((1, 3, 227, 227), np.float32)})[0]
     np.testing.assert_array_equal(out[0], weight)
     info = describe_onnx(tmp_path / "ok.onnx")
     assert info["external_data"] == ["w.bin"] and info["precision"] == "fp32"
@@ -159,7 +163,7 @@ def test_escaping_external_data_is_refused_by_every_loader(tmp_path, location, w
         open_runner("ort-cpu", path)
     with pytest.raises(InputError, match=why):
         describe_onnx(path)
-    result = CliRunner().invoke(main, ["convert", str(path)])
+    result = CliRunner().invoke(main, ["convert", "--model", str(path)])
     assert result.exit_code == 2 and why in result.output and "Traceback" not in result.output
 
 

@@ -60,7 +60,7 @@ def test_without_tensorrt_exit_2_names_the_install_line_and_writes_nothing(fp32)
     (["--batch", "1:8"], "is not MIN:OPT:MAX"),
     (["--batch", "8:4:16"], "min <= opt <= max"),
     (["--workspace", "lots"], "--workspace 'lots' is not a size"),
-    (["--opt-level", "7"], "--opt-level must be 0 to 5"),
+    (["--opt-level", "7"], "7 is not in the range 0<=x<=5"),
     (["--out", "model.onnx"], "should end in .engine"),
 ])
 def test_refusals_come_before_any_work(fp32, flags, message):
@@ -128,6 +128,6 @@ def test_make_source_writes_fp16_and_int8_models(fp32, tmp_path):
 
 
 def test_int8_layout_refuses_a_model_without_qdq(tmp_path):
-    fake = tiny_onnx(tmp_path / "fake.int8.onnx", meta=tiny_meta("int8"))
+    fake = tiny_onnx(tmp_path / "fake.int8.onnx", meta=tiny_meta("int8"), graph_precision="fp32")
     with pytest.raises(InputError, match="says it is INT8 but has no Q/DQ nodes"):
         check_int8_layout(fake)

@@ -49,7 +49,7 @@ def refusal(tmp_path, case):
     ("not an artifact", "is not a model this tool knows by its suffix"),
     ("onnx without our metadata", "has no alexnet-deploy metadata"),
     ("engine without sidecar", "alexnet.engine has no sidecar alexnet.engine.json"),
-    ("output is a file", "is a file; give a folder for the model repository"),
+    ("output is a file", "exists and is not a folder"),
 ])
 def test_refusals_exit_2_with_one_sentence(tmp_path, case, message):
     artifacts, out = refusal(tmp_path, case)

@@ -126,7 +126,7 @@ def test_generate_refuses_bad_arguments(tmp_path):
 
 def test_cli_writes_refuses_non_empty_and_replaces_with_force(tmp_path):
     out = tmp_path / "synth"
-    args = ["data", "synth", "--out", str(out), "--classes", "2", "--per-class", "1", "--val-per-class", "1",
+    args = ["data", "synth", "--out", str(out), "--classes", "2", "--train-per-class", "1", "--val-per-class", "1",
             "--calib-per-class", "1", "--no-progress"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -158,7 +158,8 @@ def test_cli_rejects_bad_class_count(tmp_path, classes):
 def test_force_replaces_only_an_earlier_generated_tree(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    result = CliRunner().invoke(main, ["data", "synth", "--out", str(tmp_path / "mine"), "--force", "--per-class", "1"])
+    result = CliRunner().invoke(main, ["data", "synth", "--out", str(tmp_path / "mine"), "--force",
+                                       "--train-per-class", "1"])
     assert result.exit_code == 2 and "holds no dataset.json" in result.output
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
@@ -168,13 +169,13 @@ def test_cli_help_lists_the_classes():
 
     assert CLASS_LIST == ", ".join(synth.CLASS_NAMES)
     result = CliRunner().invoke(main, ["data", "synth", "--help"])
-    assert result.exit_code == 0 and "--per-class" in result.output and "--force / --no-force" in result.output
+    assert result.exit_code == 0 and "--train-per-class" in result.output and "--force / --no-force" in result.output
 
 
 def test_cli_refuses_a_file_as_output(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
-    result = CliRunner().invoke(main, ["data", "synth", "--out", str(target), "--per-class", "1"])
+    result = CliRunner().invoke(main, ["data", "synth", "--out", str(target), "--train-per-class", "1"])
     assert result.exit_code == 2 and "not a folder" in result.output
     assert target.read_text() == "x"
 

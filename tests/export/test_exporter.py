@@ -51,7 +51,7 @@ def paper_export(paper_ckpt, tmp_path_factory):
     """`alexnet-deploy export` of the paper arch with every default."""
     out = tmp_path_factory.mktemp("onnx") / "paper.onnx"
     report = tmp_path_factory.mktemp("report") / "export.json"
-    result = CliRunner().invoke(main, ["export", "--checkpoint", str(paper_ckpt), "--out", str(out), "--json", str(report)])
+    result = CliRunner().invoke(main, ["export", "--model", str(paper_ckpt), "--out", str(out), "--json", str(report)])
     return result, out, report
 
 
@@ -144,7 +144,7 @@ def test_data_is_a_dataset_root_or_a_folder_of_images(paper_ckpt, tmp_path):
     runs = {}
     for name, data in (("root", root), ("split", root / "val")):
         out = tmp_path / name / "m.onnx"
-        result = _export("--checkpoint", str(paper_ckpt), "--out", str(out), "--data", str(data), "--parity-images", "3")
+        result = _export("--model", str(paper_ckpt), "--out", str(out), "--data", str(data), "--check-images", "3")
         assert result.exit_code == 0, result.output
         runs[name] = result.output
     assert f"on 3 images from {root / 'val'}" in runs["root"] and f"on 3 images from {root / 'val'}" in runs["split"]
@@ -192,14 +192,14 @@ def _export(*args):
 
 
 def test_cli_refusals_are_one_sentence_with_exit_2(paper_ckpt, tmp_path):
-    ck = ["--checkpoint", str(paper_ckpt)]
+    ck = ["--model", str(paper_ckpt)]
     cases = [
         (ck + ["--out", str(tmp_path)], "is a folder"),
-        (ck + ["--out", str(tmp_path / "m.onnx"), "--opset", "17"], "Opset 17 is not supported; use 18"),
-        (ck + ["--out", str(tmp_path / "m.onnx"), "--batch", "0"], "neither 'dynamic' nor a positive integer"),
-        (ck + ["--out", str(tmp_path / "m.onnx"), "--margin", "0.1"], "--margin only applies to the fp16 model"),
-        (["--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "m.onnx")], "does not exist"),
-        (ck + ["--out", str(paper_ckpt)], "is the checkpoint itself"),
+        (ck + ["--out", str(tmp_path / "m.onnx"), "--opset", "17"], "17 is not in the range 18<=x<=26"),
+        (ck + ["--out", str(tmp_path / "m.onnx"), "--batch-dim", "0"], "neither 'dynamic' nor an integer"),
+        (ck + ["--out", str(tmp_path / "m.onnx"), "--margin", "0.1"], "--margin only applies with --fp16"),
+        (["--model", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "m.onnx")], "does not exist"),
+        (ck + ["--out", str(paper_ckpt)], "is --model itself"),
     ]
     for args, message in cases:
         result = _export(*args)
@@ -216,7 +216,7 @@ def test_checkpoint_whose_weights_do_not_fit_its_arch_is_refused(tmp_path):
          "input_size": 227, "mean": [0.5] * 3, "std": [0.5] * 3, "state_dict": state},
         bad,
     )
-    result = _export("--checkpoint", str(bad), "--out", str(tmp_path / "m.onnx"))
+    result = _export("--model", str(bad), "--out", str(tmp_path / "m.onnx"))
     assert result.exit_code == 2 and "do not fit the 'paper' arch" in result.output
     assert not (tmp_path / "m.onnx").exists()
 

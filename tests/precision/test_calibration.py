@@ -52,11 +52,11 @@ def test_refusals(tmp_path):
     with pytest.raises(DataError, match=r"Found 0 calibration images in .*empty.*at least 32"):
         find_calibration_set(tmp_path / "empty", num_images=512, min_images=32, input_size=SIZE)
     write_images(tmp_path / "few", 5)
-    with pytest.raises(DataError, match=r"Found only 5 calibration images in .*few.*--min-images 8"):
+    with pytest.raises(DataError, match=r"Found only 5 calibration images in .*few.*--min-calib-images 8"):
         find_calibration_set(tmp_path / "few", num_images=512, min_images=8, input_size=SIZE)
     with pytest.raises(DataError, match="does not exist"):
         find_calibration_set(tmp_path / "missing", num_images=8, min_images=1, input_size=SIZE)
-    with pytest.raises(InputError, match="--min-images 9 is more than --num-images 8"):
+    with pytest.raises(InputError, match="--min-calib-images 9 is more than --calib-images 8"):
         find_calibration_set(tmp_path / "few", num_images=8, min_images=9, input_size=SIZE)
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DataError, match="not a .npy"):
@@ -154,7 +154,7 @@ def test_cli_warns_about_a_damaged_cache_and_recalibrates(tmp_path):
 
     model = tiny_model(tmp_path / "tiny.onnx")
     write_images(tmp_path / "calib", 8)
-    args = ["quantize", "--onnx", str(model), "--calib", str(tmp_path / "calib"), "--min-images", "8",
+    args = ["quantize", "--model", str(model), "--calib", str(tmp_path / "calib"), "--min-calib-images", "8",
             "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "tiny.int8.onnx")]
     assert CliRunner().invoke(main, args).exit_code == 0
     (cache_file,) = (tmp_path / "cache").iterdir()

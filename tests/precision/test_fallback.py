@@ -105,7 +105,7 @@ def test_damaged_layer_is_found_and_only_it_goes_back_to_fp32(setup):
 def test_cli_reports_and_records_the_fallback(setup, tmp_path):
     root, model = setup
     cache = tmp_path / "cache"
-    args = ["quantize", "--onnx", str(model), "--calib", str(root / "calib"), "--min-images", "8",
+    args = ["quantize", "--model", str(model), "--calib", str(root / "calib"), "--min-calib-images", "8",
             "--cache-dir", str(cache), "--data", str(root / "data"), "--target", "trt"]
     first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain.int8.onnx"), "--json",
                                       str(tmp_path / "root.json")])
@@ -150,7 +150,7 @@ def test_cli_budget_that_cannot_be_met_fails_the_check_and_writes_no_model(setup
     """A damaged range and --max-fp32-layers 0: the drop cannot be mended, exit code 1 names the check."""
     root, model = setup
     cache = tmp_path / "cache"
-    args = ["quantize", "--onnx", str(model), "--calib", str(root / "calib"), "--min-images", "8",
+    args = ["quantize", "--model", str(model), "--calib", str(root / "calib"), "--min-calib-images", "8",
             "--cache-dir", str(cache), "--data", str(root / "data" / "val"), "--target", "trt"]
     assert CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first.int8.onnx")]).exit_code == 0
     (cache_file,) = cache.iterdir()

@@ -31,7 +31,7 @@ def exported(tmp_path_factory):
     ckpt = folder / "paper.pt"
     save_checkpoint(ckpt, make_checkpoint(models.build("paper", num_classes=10), arch="paper"))
     out = folder / "models" / "alexnet.onnx"
-    args = ["export", "--checkpoint", str(ckpt), "--out", str(out), "--fp16", "--parity-images", "4",
+    args = ["export", "--model", str(ckpt), "--out", str(out), "--fp16", "--check-images", "4",
             "--json", str(folder / "export.json")]
     result = CliRunner().invoke(main, args)
     return result, out, out.with_name("alexnet.fp16.onnx")
@@ -115,7 +115,8 @@ def test_nodes_whose_activations_near_the_limit_stay_fp32(exported, tmp_path):
         if n.op_type == "LRN" or any(peaks.get(t, 0.0) >= threshold for t in [*n.input, *n.output] if t not in weights)
     }
     out, report = tmp_path / "hot.fp16.onnx", tmp_path / "r.json"
-    args = ["convert", str(fp32), "--out", str(out), "--data", str(data), "--calib-images", "3", "--check-images", "3"]
+    args = ["convert", "--model", str(fp32), "--out", str(out), "--data", str(data), "--calib-images", "3",
+            "--check-images", "3"]
     result = CliRunner().invoke(main, [*args, "--margin", repr(threshold / FP16_MAX), "--json", str(report)])
     assert result.exit_code == 0, result.output
     fp16 = Fp16Result.from_json(report.read_text())
@@ -138,6 +139,6 @@ def test_fp16_refusals(exported, tmp_path):
         convert_fp16(fp16, tmp_path / "x.onnx", calib_images=images)
     with pytest.raises(InputError, match="is a folder"):
         convert_fp16(fp32, tmp_path, calib_images=images)
-    result = CliRunner().invoke(main, ["convert", str(fp32), "--check-images", "5"])
-    assert result.exit_code == 2 and "--check-images needs --data" in result.output
+    result = CliRunner().invoke(main, ["convert", "--model", str(fp32), "--check-images", "5"])
+    assert result.exit_code == 2 and "--check-images only applies with --data" in result.output
     assert list(tmp_path.iterdir()) == []

@@ -155,9 +155,9 @@ def test_failures_leave_nothing_at_out(paper, tmp_path):
 @pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
 def test_cli_success_and_refusals(paper, tmp_path):
     runner = CliRunner()
-    base = ["quantize", "--onnx", str(paper["fp32"]), "--cache-dir", str(paper["root"] / "cache")]
+    base = ["quantize", "--model", str(paper["fp32"]), "--cache-dir", str(paper["root"] / "cache")]
     out = tmp_path / "cli.int8.onnx"
-    ok = runner.invoke(main, [*base, "--calib", str(paper["calib"]), "--min-images", "8", "--out", str(out)])
+    ok = runner.invoke(main, [*base, "--calib", str(paper["calib"]), "--min-calib-images", "8", "--out", str(out)])
     assert ok.exit_code == 0, ok.output
     assert "calibration skipped" in ok.output and "8 layers in INT8" in ok.output and out.is_file()
     empty = tmp_path / "empty"

@@ -53,7 +53,7 @@ def test_cli_target_cpu_and_a_refused_path_leaves_nothing(tmp_path):
     model = tiny_model(tmp_path / "tiny.onnx")
     calib = write_images(tmp_path / "calib", 8)[0].parent
     runner = CliRunner()
-    base = ["quantize", "--onnx", str(model), "--calib", str(calib), "--min-images", "4",
+    base = ["quantize", "--model", str(model), "--calib", str(calib), "--min-calib-images", "4",
             "--cache-dir", str(tmp_path / "cache")]
     out = tmp_path / "tiny.cpu.onnx"
     result = runner.invoke(main, [*base, "--target", "cpu", "--out", str(out), "--json", str(tmp_path / "r.json")])

@@ -43,6 +43,26 @@ def test_a_fixed_batch_gets_max_batch_size_0_and_full_shapes(tmp_path, batch):
 
 
 def test_data_types_come_from_the_file_and_cpu_instances_are_asked_for(tmp_path):
+    from dataclasses import replace
+
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from alexnet_deploy.artifacts.onnx_meta import read_meta
+
+    fp32 = onnx.load(str(tiny_model(tmp_path / "plain.onnx")))
+    half = convert_float_to_float16(fp32, keep_io_types=True, op_block_list=["LRN"])  # fp16 inside, fp32 I/O
+    write_meta(half, replace(read_meta(fp32), precision="fp16"))
+    onnx.save(half, str(tmp_path / "half.onnx"))
+    plan = plan_onnx(tmp_path / "half.onnx", TritonOptions(onnx_kind="cpu", instances=3))
+    config = parsed(plan.model)
+    schema = triton_schema()
+    assert [(g.count, g.kind) for g in config.instance_group] == [(3, schema.ModelInstanceGroup.KIND_CPU)]
+    assert [(t.name, t.data_type) for t in config.input] == [("input", schema.TYPE_FP32)]
+    assert [(t.name, t.data_type, list(t.dims)) for t in config.output] == [("logits", schema.TYPE_FP32, [4])]
+    assert plan.model.precision == "fp16"
+
+
+def test_a_graph_its_metadata_does_not_describe_is_refused(tmp_path):
     graph = helper.make_graph(
         [helper.make_node("Identity", ["pixels"], ["scores"])], "half",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT16, ["batch", 3])],
@@ -52,13 +72,8 @@ def test_data_types_come_from_the_file_and_cpu_instances_are_asked_for(tmp_path)
     model.ir_version = IR_VERSION
     write_meta(model, ModelMeta(arch="tiny", class_names=("a", "b", "c"), precision="fp16", **PRE))
     onnx.save(model, str(tmp_path / "half.onnx"))
-    plan = plan_onnx(tmp_path / "half.onnx", TritonOptions(onnx_kind="cpu", instances=3))
-    config = parsed(plan.model)
-    schema = triton_schema()
-    assert [(g.count, g.kind) for g in config.instance_group] == [(3, schema.ModelInstanceGroup.KIND_CPU)]
-    assert [(t.name, t.data_type) for t in config.input] == [("pixels", schema.TYPE_FP16)]
-    assert [(t.name, t.data_type, list(t.dims)) for t in config.output] == [("scores", schema.TYPE_FP16, [3])]
-    assert plan.model.precision == "fp16"
+    with pytest.raises(InputError, match="has inputs \\['pixels'\\] and outputs \\['scores'\\]"):
+        plan_onnx(tmp_path / "half.onnx", TritonOptions(onnx_kind="cpu", instances=3))
 
 
 def test_external_data_travels_with_the_model_and_the_copy_runs(tmp_path):
@@ -89,5 +104,5 @@ def test_class_names_that_do_not_match_the_output_are_refused(tmp_path):
     proto = onnx.load(str(tiny_model(tmp_path / "tiny.onnx", classes=4)))
     write_meta(proto, ModelMeta(arch="tiny", class_names=("a", "b", "c"), **PRE))
     onnx.save(proto, str(tmp_path / "mismatch.onnx"))
-    with pytest.raises(InputError, match="names 3 classes but no output has that many"):
+    with pytest.raises(InputError, match="but its metadata names 3 classes"):
         plan_onnx(tmp_path / "mismatch.onnx", TritonOptions())

@@ -8,7 +8,7 @@ from alexnet_deploy.errors import InputError
 from alexnet_deploy.serve.folder import MANIFEST
 from alexnet_deploy.serve.spec import TritonOptions
 from alexnet_deploy.serve.triton import TritonResult, export_repository
-from tests.builders import TINY_CLASSES, engine_with_sidecar, tiny_meta, tiny_model, tiny_onnx, triton_schema
+from tests.builders import TINY_CLASSES, engine_with_sidecar, tiny_model, tiny_onnx, triton_schema, write_images
 
 
 def configs(repo):
@@ -48,7 +48,12 @@ def test_a_folder_stands_for_its_models_and_a_second_export_replaces_the_first(t
 
 
 def test_an_engine_and_its_onnx_model_side_by_side(tmp_path):
-    onnx_path = tiny_onnx(tmp_path / "alexnet.int8.onnx", meta=tiny_meta("int8"))
+    from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
+
+    write_images(tmp_path / "calib", 8)
+    onnx_path = tmp_path / "alexnet.int8.onnx"  # a real INT8 model: its graph has to be what its metadata says
+    build_int8(tiny_onnx(tmp_path / "fp32" / "alexnet.onnx"), tmp_path / "calib", onnx_path,
+               config=QuantizeConfig(method="minmax", num_images=8, min_images=8))
     engine = tmp_path / "alexnet.int8.engine"
     engine_with_sidecar(engine, precision="int8", payload=b"plan")
     export_repository([onnx_path, engine], tmp_path / "repo", options=TritonOptions(onnx_kind="cpu"))

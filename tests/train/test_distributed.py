@@ -19,12 +19,17 @@ from tests.builders import make_tree
 
 def test_detect_reads_torchrun_variables():
     assert detect({}) == DistEnv(1, 0, 0) and not detect({}).enabled
-    env = detect({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"})
+    rendezvous = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+    env = detect({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0", **rendezvous})
     assert env == DistEnv(4, 2, 0) and env.enabled and not env.is_main
+    with pytest.raises(InputError, match="MASTER_ADDR is not set"):
+        detect({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_PORT": "29500"})
+    with pytest.raises(InputError, match="MASTER_PORT must be a port number"):
+        detect({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "h", "MASTER_PORT": "http"})
     with pytest.raises(InputError, match="LOCAL_RANK"):
         detect({"WORLD_SIZE": "2", "RANK": "0"})
     with pytest.raises(InputError, match="Inconsistent"):
-        detect({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0"})
+        detect({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0", **rendezvous})
 
 
 def test_shards_cover_every_item_once():

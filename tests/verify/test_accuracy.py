@@ -135,7 +135,7 @@ def test_corrupt_eval_image_is_a_data_error_naming_the_file(tiny, tmp_path):
     with pytest.raises(DataError, match="zz-broken.png"):
         evaluate_checkpoint(path, tmp_path, split="val", device="cpu")
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--data", str(tmp_path), "--json", str(out)])
+    result = CliRunner().invoke(main, ["eval", "--model", str(path), "--data", str(tmp_path), "--json", str(out)])
     assert result.exit_code == 2 and "zz-broken.png" in result.output and "Traceback" not in result.output
     assert not out.exists()
 
@@ -143,7 +143,7 @@ def test_corrupt_eval_image_is_a_data_error_naming_the_file(tiny, tmp_path):
 def test_eval_command_prints_the_table_and_writes_json(tiny, tmp_path):
     path, data, model, ckpt = tiny
     out = tmp_path / "reports" / "eval.json"
-    result = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--data", str(data),
+    result = CliRunner().invoke(main, ["eval", "--model", str(path), "--data", str(data),
                                        "--json", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "k6" in result.output and "top-1" in result.output
@@ -153,7 +153,7 @@ def test_eval_command_prints_the_table_and_writes_json(tiny, tmp_path):
     direct = evaluate(model, dataset, class_names=ckpt.class_names)
     assert (loaded.top1, loaded.top5) == pytest.approx((direct.top1, direct.top5))
     # --data is a dataset root (its val/ split) or the folder of class folders itself: the same images.
-    split = CliRunner().invoke(main, ["eval", "--checkpoint", str(path), "--data", str(data / "val"),
+    split = CliRunner().invoke(main, ["eval", "--model", str(path), "--data", str(data / "val"),
                                       "--json", str(tmp_path / "split.json"), "--device", "cpu"])
     assert split.exit_code == 0, split.output
     assert EvalResult.from_json((tmp_path / "split.json").read_text()) == loaded
