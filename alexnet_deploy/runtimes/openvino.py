@@ -11,7 +11,8 @@ the layers they leave in float. Of our two INT8 layouts, OpenVINO should get
 the CPU one (``<stem>.int8-cpu.onnx``): its 7-bit weights keep the u8 x s8
 kernels of CPUs without VNNI from saturating, which costs the TensorRT layout's
 8-bit weights accuracy here (measured on the demo model: top-1 -0.8 pp with the
-TensorRT layout, -0.1 pp with the CPU layout; ``benchmarks/bench_cpu.py``).
+TensorRT layout, -0.1 pp with the CPU layout or with the TensorRT layout given
+7-bit weights; ``benchmarks/bench_cpu.py``).
 """
 
 from __future__ import annotations
