@@ -124,17 +124,20 @@ def write_meta(model_proto, meta: ModelMeta) -> None:
         model_proto.metadata_props.add(key=PREFIX + key, value=encoded)
 
 
-def read_meta(path_or_proto, *, where: str | None = None) -> ModelMeta:
+def read_meta(path_or_proto, *, where: str | None = None, check: bool = True) -> ModelMeta:
     """The ModelMeta of an ONNX file or ModelProto; InputError when it has none.
 
     ``where`` names the model in error messages (default: its path, or "This model").
+    ``check=False`` skips holding the graph to the metadata: only for files this
+    tool derives itself, such as verify's probes, which expose extra outputs.
     """
     if isinstance(path_or_proto, (str, os.PathLike)):
-        return _meta_from_proto(load_onnx(path_or_proto, load_weights=False), where or str(path_or_proto))
-    return _meta_from_proto(path_or_proto, where or "This model")
+        proto = load_onnx(path_or_proto, load_weights=False)
+        return _meta_from_proto(proto, where or str(path_or_proto), check=check)
+    return _meta_from_proto(path_or_proto, where or "This model", check=check)
 
 
-def _meta_from_proto(proto, where: str) -> ModelMeta:
+def _meta_from_proto(proto, where: str, *, check: bool = True) -> ModelMeta:
     props = {p.key.removeprefix(PREFIX): p.value for p in proto.metadata_props if p.key.startswith(PREFIX)}
     if "arch" not in props:
         raise InputError(
@@ -150,7 +153,8 @@ def _meta_from_proto(proto, where: str) -> ModelMeta:
         meta = ModelMeta.from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{where} has incomplete or corrupt alexnet-deploy metadata ({exc}); re-export it.") from None
-    check_graph(proto, meta, where)
+    if check:
+        check_graph(proto, meta, where)
     return meta
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from alexnet_deploy.commands.common import DATA_HELP, finish, json_option
+from alexnet_deploy.commands.common import DATA_HELP, OutputPath, check_outputs, console, finish, json_option
 
 LIMIT_HELP = "[PRECISION=]VALUE, repeatable; 'PRECISION=off' drops the check."
 REFERENCE_CHOICES = ("cpu", "cuda")
@@ -41,7 +41,7 @@ REFERENCE_CHOICES = ("cpu", "cuda")
               help="Where the PyTorch reference runs.")
 @click.option("--trust-engine/--no-trust-engine", default=False, show_default=True,
               help="Run engines that have no sidecar (nothing then says which TensorRT and GPU they were built for).")
-@click.option("--report", "report_dir", type=click.Path(path_type=str), default=None,
+@click.option("--report", "report_dir", type=OutputPath(folder=True, example="reports"), default=None,
               help="Also write verify.md and verify.png (the logit error distribution) into this folder.")
 @json_option
 def verify_command(artifacts, checkpoint, backends, data_dir, images, accuracy, per_layer, layer_images, rel_tol,
@@ -53,15 +53,11 @@ def verify_command(artifacts, checkpoint, backends, data_dir, images, accuracy, 
     statistics and the smallest tolerance that would pass (as Polygraphy reports it), checked against the
     limits of the artifact's precision. Exit code 1 when any row fails.
     """
-    from rich.console import Console
-
-    from alexnet_deploy.artifacts.paths import check_output
     from alexnet_deploy.engine.probe import open_engine_probe
-    from alexnet_deploy.verify.presets import presets_with
-    from alexnet_deploy.verify.report import check_report_dir, write_report
-    from alexnet_deploy.verify.run import VerifyConfig
-
     from alexnet_deploy.errors import InputError
+    from alexnet_deploy.verify.presets import presets_with
+    from alexnet_deploy.verify.report import write_report
+    from alexnet_deploy.verify.run import VerifyConfig
 
     given = click.get_current_context().get_parameter_source("layer_images") == click.core.ParameterSource.COMMANDLINE
     if not per_layer and (given or layer_min_sqnr):
@@ -74,15 +70,12 @@ def verify_command(artifacts, checkpoint, backends, data_dir, images, accuracy, 
                           per_layer=per_layer, layer_images=layer_images, engine_probe=open_engine_probe,
                           trust_engine=trust_engine)
     inputs = {"the checkpoint": checkpoint, **{f"artifact {a}": a for a in artifacts}}
-    if json_out:
-        check_output(json_out, example="verify.json", inputs=inputs)
-    if report_dir:
-        check_report_dir(report_dir)
-    console = Console(stderr=True)
-    result = _run(console, checkpoint, artifacts, data_dir, config)
-    out = Console(soft_wrap=True, highlight=False)
+    check_outputs({"--json": json_out}, folders={"--report": report_dir}, inputs=inputs)
+    errors = console(stderr=True)
+    result = _run(errors, checkpoint, artifacts, data_dir, config)
+    out = console()
     for warning in result.warnings:
-        console.print(f"[yellow]Warning:[/yellow] {warning}", soft_wrap=True, highlight=False)
+        errors.print(f"Warning: {warning}")
     _print_result(out, result)
     if report_dir:
         written = write_report(result, report_dir)
@@ -112,6 +105,7 @@ def _print_result(console, result) -> None:
     from pathlib import Path
 
     from rich.table import Table
+    from rich.text import Text
 
     from alexnet_deploy.verify.report import LAYER_HEADERS, layer_cells, row_cells
 
@@ -127,7 +121,7 @@ def _print_result(console, result) -> None:
     for row in result.rows:
         cells = row_cells(row)
         table.add_row(Path(row.artifact).name, row.backend, row.precision, cells[3], cells[4], cells[6], cells[7],
-                      "[green]PASS[/green]" if row else "[red]FAIL[/red]")
+                      Text("PASS", style="green") if row else Text("FAIL", style="red"))
     console.print(table)
     for row in result.rows:
         s = row.stats

@@ -67,7 +67,9 @@ class OpenVinoRunner(Runner):
 
         path = Path(artifact)
         check_external_data_paths(path)
-        meta = read_meta(path)
+        # Commands hold the files they are given to their metadata before they run them; a runner also
+        # opens files this tool derived itself (verify's probes, with extra outputs).
+        meta = read_meta(path, check=False)
         self.precision = meta.precision
         self.artifact = str(path)
         self.threads, self.hint = threads, hint

@@ -30,6 +30,29 @@ def _with_meta(src: Path, out: Path, **changes) -> Path:
     return out
 
 
+def _other_model(src: Path, out: Path, *, classes: int | None = None, input_size: int | None = None) -> Path:
+    """A copy of ``src`` that is, in its graph and its metadata alike, a model of ``classes`` outputs or one
+    that takes ``input_size`` px inputs (not the checkpoint's)."""
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(src))
+    meta = read_meta(proto)
+    if classes is not None:
+        last = next(n for n in reversed(proto.graph.node) if n.op_type == "Gemm")
+        for init in proto.graph.initializer:
+            if init.name in last.input[1:]:
+                init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init)[:classes], init.name))
+        proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = classes
+        meta = dataclasses.replace(meta, class_names=tuple(f"k{i}" for i in range(classes)))
+    if input_size is not None:
+        for dim in proto.graph.input[0].type.tensor_type.shape.dim[2:]:
+            dim.dim_value = input_size
+        meta = dataclasses.replace(meta, input_size=input_size)
+    write_meta(proto, meta)
+    onnx.save(proto, str(out))
+    return out
+
+
 def test_prints_the_figures_and_writes_json_and_report(verify_setup, tmp_path):
     s = verify_setup
     result = _run("--checkpoint", s["checkpoint"], s["fp32"], s["int8"], "--data", s["data"], "--backend", "ort-cpu",
@@ -62,8 +85,8 @@ def test_refusals_exit_2_with_one_sentence(verify_setup, tmp_path):
     s = verify_setup
     flat = tmp_path / "flat"
     write_images(flat, 3)
-    five = _with_meta(s["fp32"], tmp_path / "five.onnx", class_names=tuple(f"k{i}" for i in range(5)))
-    bigger = _with_meta(s["fp32"], tmp_path / "bigger.onnx", input_size=99)
+    five = _other_model(s["fp32"], tmp_path / "five.onnx", classes=5)
+    bigger = _other_model(s["fp32"], tmp_path / "bigger.onnx", input_size=99)
     cases = [
         (["--checkpoint", s["checkpoint"], "--data", s["data"]], "needs at least one artifact"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", flat], "needs labels"),
@@ -75,7 +98,7 @@ def test_refusals_exit_2_with_one_sentence(verify_setup, tmp_path):
          "runs a PyTorch checkpoint, and no artifact given is one"),
         (["--checkpoint", s["checkpoint"], tmp_path / "missing.onnx", "--data", s["data"]], "does not exist"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--max-drop", "int4=1"], "not a precision"),
-        (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--report", s["fp32"]], "is a file"),
+        (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--report", s["fp32"]], "exists and is not a folder"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--json", s["fp32"]], "artifact"),
         (["--checkpoint", s["checkpoint"], s["fp32"], "--data", s["data"], "--layer-images", 4], "add --per-layer"),
     ]
