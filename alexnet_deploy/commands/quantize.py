@@ -14,6 +14,8 @@ from alexnet_deploy.commands.export import derived
 from alexnet_deploy.core.limits import MAX_CHECK_IMAGES
 
 METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to calibration.METHODS
+TARGET_CHOICES = ("trt", "cpu", "all")  # a test keeps it equal to targets.TARGETS
+LAYOUT_NAMES = {"trt": "TensorRT layout", "cpu": "CPU layout"}
 
 
 @click.command("quantize")
@@ -22,7 +24,11 @@ METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to
               help="Calibration images: a folder (flat or one sub-folder per class) of JPEG/PNG, "
                    "or a .npy array (N, 3, S, S) float32 already preprocessed.")
 @click.option("--out", type=OutputPath(example="model.int8.onnx"), default=None,
-              help="Where to write the INT8 model [default: <model stem>.int8.onnx beside --model].")
+              help="Where to write the INT8 model [default: <model stem>.int8.onnx beside --model]; with --target "
+                   "all the CPU layout goes beside it as <stem>.int8-cpu.onnx.")
+@click.option("--target", type=click.Choice(TARGET_CHOICES), default="all", show_default=True,
+              help="INT8 layout: trt (QDQ on Conv/Gemm inputs, what TensorRT builds), cpu (fused QDQ with LRN "
+                   "lowered, fast on onnxruntime's CPU provider and OpenVINO) or all (both, one calibration).")
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="entropy",
               show_default=True, help="How activation ranges are chosen from the calibration data.")
 @click.option("--calib-images", "--num-images", "calib_images", cls=Renamed, type=click.IntRange(1, MAX_CHECK_IMAGES),
@@ -43,10 +49,11 @@ METHOD_CHOICES = ("entropy", "minmax", "percentile")  # a test keeps it equal to
 @click.option("--cache-dir", type=OutputPath(folder=True), default=None,
               help="Calibration range cache (default: .calib-cache next to --out).")
 @json_option
-def quantize_command(model: str, calib: str, out: str | None, method: str, calib_images: int, min_calib_images: int,
-                     data_dir: str | None, max_drop: float | None, max_fp32_layers: int | None,
-                     eval_images: int | None, cache_dir: str | None, json_out: str | None) -> None:
-    """Quantize an FP32 ONNX model to INT8 QDQ (symmetric, per-channel, LRN kept in float)."""
+def quantize_command(model: str, calib: str, out: str | None, target: str, method: str, calib_images: int,
+                     min_calib_images: int, data_dir: str | None, max_drop: float | None,
+                     max_fp32_layers: int | None, eval_images: int | None, cache_dir: str | None,
+                     json_out: str | None) -> None:
+    """Quantize an FP32 ONNX model to INT8 QDQ: the TensorRT layout, the CPU layout, or both."""
     from pathlib import Path
 
     need_onnxruntime()
@@ -55,16 +62,23 @@ def quantize_command(model: str, calib: str, out: str | None, method: str, calib
     from alexnet_deploy.precision.fallback import check_max_drop
 
     check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
+    from alexnet_deploy.precision.targets import target_outputs
+
     out = out or derived(model, ".int8.onnx")
     cache_dir = cache_dir or str(Path(out).parent / ".calib-cache")
-    check_outputs({"--out": out, "--json": json_out}, folders={"--cache-dir": cache_dir},
-                  inputs={"--model": model, "--calib": calib}, need_bytes={"--out": size_of(model) // 3})
+    # One entry per file written: --out, and with --target all the CPU layout beside it.
+    written = {("--out" if str(path) == str(out) else "the CPU INT8 model"): str(path)
+               for path in target_outputs(out, target).values()}
+    check_outputs({**written, "--json": json_out}, folders={"--cache-dir": cache_dir},
+                  inputs={"--model": model, "--calib": calib},
+                  need_bytes={name: size_of(model) // 3 for name in written})
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
     from alexnet_deploy.precision.calibration import CacheWarning
-    from alexnet_deploy.precision.quantize import QuantizeConfig, build_int8
+    from alexnet_deploy.precision.quantize import QuantizeConfig
+    from alexnet_deploy.precision.targets import build_targets
 
     config = QuantizeConfig(method=method, num_images=calib_images, min_images=min_calib_images)
     bars = console(stderr=True)
@@ -81,15 +95,16 @@ def quantize_command(model: str, calib: str, out: str | None, method: str, calib
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CacheWarning)
-            result = build_int8(model, calib, out, config=config, cache_dir=cache_dir, data_dir=data_dir,
-                                max_drop=max_drop, max_fp32_layers=max_fp32_layers, eval_limit=eval_images,
-                                progress=progress)
+            result = build_targets(model, calib, out, target=target, config=config, cache_dir=cache_dir,
+                                   data_dir=data_dir, max_drop=max_drop, max_fp32_layers=max_fp32_layers,
+                                   eval_limit=eval_images, progress=progress)
     for w in caught:  # a damaged cache is worth one plain line, not a source-code excerpt
         if issubclass(w.category, CacheWarning):
             bars.print(Text.assemble(("Warning: ", "yellow"), str(w.message)))
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    _print_result(console(), result)
+    for built in result.results:
+        _print_result(console(), built)
     finish(result, json_out)
 
 
@@ -103,10 +118,13 @@ def _print_result(console, result) -> None:
                       f"with {result.method} in {result.calibration_seconds:.1f} s; ranges cached in {result.cache_file}.")
     share = 100.0 * result.int8_bytes / max(result.fp32_bytes, 1)
     what = "Wrote" if result.written else "Did not write"
-    console.print(f"{what} {result.out}: {len(result.quantized_nodes)} layers in INT8, "
-                  f"{result.int8_bytes / 2**20:.1f} MiB ({share:.0f}% of FP32).")
+    console.print(f"{what} {result.out} ({LAYOUT_NAMES[result.layout]}): {len(result.quantized_nodes)} layers in "
+                  f"INT8, {result.int8_bytes / 2**20:.1f} MiB ({share:.0f}% of FP32).")
+    if result.lowering is not None:
+        console.print(f"  LRN lowered to plain ops; FP32 lowered vs native: {result.lowering.describe()}.")
     if result.top1:
-        table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU), scored as verify scores")
+        table = Table(title=f"Top-1 on {result.eval_images} val images (onnxruntime CPU, {result.layout} layout), "
+                            f"scored as verify scores")
         for column in ("precision", "top-1 %", "vs FP32 (pp)", "agree %", "max |logit err|", "verify"):
             table.add_column(column, justify="left" if column == "precision" else "right")
         base = result.top1.get("fp32")

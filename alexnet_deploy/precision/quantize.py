@@ -21,6 +21,9 @@ and quantization itself runs ``quantize_static`` from the cached ranges. ORT's
 ``quant_pre_process`` is not run: on the exported graph it changes no node
 (the exporter already folds constants) and ``quantize_static`` runs shape
 inference itself.
+
+``layout="cpu"`` writes the layout for CPU runtimes instead (``cpu_layout.py``)
+from the same cached ranges: calibration covers the tensors both layouts use.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ from alexnet_deploy.precision.measure import ScoreBoard, top1
 from alexnet_deploy.errors import ExportError, InputError
 from alexnet_deploy.precision.fallback import FallbackResult, check_max_drop, search_fallback
 from alexnet_deploy.precision.qdq import OP_TYPES, has_dq_input, keep_lrn_outside_qdq, qdq_problems
+from alexnet_deploy.precision import cpu_layout
+from alexnet_deploy.verify.compare import ParityResult
 from alexnet_deploy.verify.result import VerifyRow
 
 # ORT's untyped extra_options, kept in one place; QuantizeConfig is the typed face of the rest.
@@ -64,6 +69,8 @@ QUANT_OPTIONS = {
     "QuantizeBias": False,
     "OpTypesToExcludeOutputQuantization": list(OP_TYPES),
 }
+# One calibration serves both layouts: the CPU layout also quantizes ReLU, pool and reshape outputs.
+CALIBRATED_OP_TYPES = cpu_layout.OP_TYPES_CPU
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ class QuantizeConfig:
 
         return {
             "method": self.method,
-            "op_types": list(OP_TYPES),
+            "op_types": list(CALIBRATED_OP_TYPES),
             "symmetric": True,
             "chunk_images": CHUNK_BATCHES * self.batch_size,
             "batch_size": self.batch_size,
@@ -146,6 +153,14 @@ def quantize_from_ranges(
     return model
 
 
+# layout -> (quantize from ranges, fallback candidates, what the metadata says about it)
+LAYOUTS = {
+    "trt": (quantize_from_ranges, quantizable_nodes,
+            "QDQ on Conv/Gemm inputs only, int8 symmetric, per-channel weights, float biases, LRN native and float"),
+    cpu_layout.LAYOUT: (cpu_layout.quantize_cpu_from_ranges, cpu_layout.cpu_quantizable_nodes, cpu_layout.DESCRIPTION),
+}
+
+
 @dataclass
 class Int8Result(Result):
     """What ``build_int8`` wrote and measured (top-1 in percent, None when not measured).
@@ -170,9 +185,14 @@ class Int8Result(Result):
     eval_images: int = 0
     fallback: FallbackResult | None = None
     written: bool = True
+    layout: str = "trt"
+    lowering: ParityResult | None = None  # CPU layout: FP32 with LRN lowered against the native LRN
 
     def failures(self) -> list[str]:
-        return self.fallback.failures() if self.fallback is not None else []
+        out = self.fallback.failures() if self.fallback is not None else []
+        if self.lowering is not None:
+            out += [f"LRN lowering parity: {f}" for f in self.lowering.failures()]
+        return out
 
 
 def build_int8(
@@ -187,8 +207,11 @@ def build_int8(
     max_fp32_layers: int | None = None,
     eval_limit: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    layout: str = "trt",
 ) -> Int8Result:
     """Calibrate (or reuse cached ranges), quantize, optionally measure and fall back, write ``out``.
+
+    ``layout`` is a key of ``LAYOUTS``.
 
     ``cache_dir`` defaults to ``.calib-cache`` next to ``out``. ``progress(stage,
     done, total)`` reports calibration images and fallback trials. Nothing is
@@ -198,6 +221,9 @@ def build_int8(
     from alexnet_deploy.artifacts.onnx_meta import load_onnx, read_meta, write_meta
 
     src, dst = Path(onnx_path), Path(out)
+    if layout not in LAYOUTS:
+        raise InputError(f"Unknown INT8 layout {layout!r}; choose one of: {', '.join(LAYOUTS)}.")
+    quantize, candidates_of, layout_description = LAYOUTS[layout]
     check_max_drop(max_drop, has_data=data_dir is not None, max_layers=max_fp32_layers)
     check_output(dst, example="model.int8.onnx", inputs={"the FP32 model": src})
     base = load_onnx(src, load_weights=False)  # vets its external data paths
@@ -232,11 +258,16 @@ def build_int8(
             calib_set, input_size=meta.input_size, resize=meta.resize, mean=meta.mean, std=meta.std,
             batch_size=config.batch_size, on_batch=step,
         )
-        ranges = calibrate(src, reader, method=config.method, op_types=OP_TYPES)
+        ranges = calibrate(src, reader, method=config.method, op_types=CALIBRATED_OP_TYPES)
         cache.save(key, ranges, inputs={"calib": str(calib_set.source), "images": calib_set.count,
                                         "calib_sha256": calib_set.digest, "model": str(src), **settings})
     seconds = time.perf_counter() - start
-    proto = quantize_from_ranges(src, ranges, base=base)
+    lowering = None
+    if layout == cpu_layout.LAYOUT:  # the export-style parity gate for the LRN lowering, on calibration images
+        first = ImageCalibrationReader(calib_set, input_size=meta.input_size, resize=meta.resize, mean=meta.mean,
+                                       std=meta.std, batch_size=config.batch_size).get_next()
+        lowering = cpu_layout.check_lowering(src, first["input"])
+    proto = quantize(src, ranges, base=base)
     top1s: dict[str, float | None] = {}
     fallback = None
     evaluated = 0
@@ -254,11 +285,10 @@ def build_int8(
         if progress:
             progress("evaluate", len(measures), len(measures))
         if max_drop is not None:
-            candidates = quantizable_nodes(base)
+            candidates = candidates_of(base)
 
             def top1_excluding(nodes: Sequence[str]) -> float:
-                return top1(quantize_from_ranges(src, ranges, exclude=nodes, base=base).SerializeToString(), val,
-                            names)
+                return top1(quantize(src, ranges, exclude=nodes, base=base).SerializeToString(), val, names)
 
             tried: list[str] = []
 
@@ -271,7 +301,7 @@ def build_int8(
                                        fp32_top1=top1s["fp32"], int8_top1=top1s["int8"], max_drop=max_drop,
                                        max_layers=max_fp32_layers, on_trial=trial)
             if fallback.excluded:
-                proto = quantize_from_ranges(src, ranges, exclude=fallback.excluded, base=base)
+                proto = quantize(src, ranges, exclude=fallback.excluded, base=base)
                 top1s["int8 before fallback"] = top1s["int8"]
                 top1s["int8"] = fallback.final_top1
                 board.rows["int8 before fallback"] = board.rows.pop("int8")
@@ -281,9 +311,10 @@ def build_int8(
     write_meta(proto, meta.with_stage(precision="int8", extra={
         "int8_method": config.method, "int8_calib_images": calib_set.count, "int8_calib_sha256": calib_set.digest,
         "int8_fallback_nodes": json.dumps(fallback_nodes), "int8_source_onnx_sha256": model_sha,
+        "int8_layout": layout, "int8_layout_description": layout_description,
     }))
     serialized = proto.SerializeToString()
-    passed = fallback is None or bool(fallback)
+    passed = (fallback is None or bool(fallback)) and (lowering is None or bool(lowering))
     if passed:
         with atomic_path(dst) as tmp:
             tmp.write_bytes(serialized)
@@ -293,5 +324,5 @@ def build_int8(
         calibration_seconds=round(seconds, 3), quantized_nodes=quantized, fallback_nodes=fallback_nodes,
         fp32_bytes=src.stat().st_size, int8_bytes=len(serialized), top1=top1s,
         scores=board.rows if val is not None else {}, eval_images=evaluated,
-        fallback=fallback, written=passed,
+        fallback=fallback, written=passed, layout=layout, lowering=lowering,
     )

@@ -106,7 +106,7 @@ def test_cli_reports_and_records_the_fallback(setup, tmp_path):
     root, model = setup
     cache = tmp_path / "cache"
     args = ["quantize", "--model", str(model), "--calib", str(root / "calib"), "--min-calib-images", "8",
-            "--cache-dir", str(cache), "--data", str(root / "data")]
+            "--cache-dir", str(cache), "--data", str(root / "data"), "--target", "trt"]
     first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain.int8.onnx"), "--json",
                                       str(tmp_path / "root.json")])
     assert first.exit_code == 0, first.output
@@ -116,7 +116,7 @@ def test_cli_reports_and_records_the_fallback(setup, tmp_path):
     split = CliRunner().invoke(main, [*args_split, "--out", str(tmp_path / "split.int8.onnx"), "--json",
                                       str(tmp_path / "split.json")])
     assert split.exit_code == 0, split.output
-    by_root, by_split = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("root", "split"))
+    by_root, by_split = (json.loads((tmp_path / f"{n}.json").read_text())["results"][0] for n in ("root", "split"))
     assert by_root["top1"] == by_split["top1"] and by_root["eval_images"] == by_split["eval_images"] == 24
     # Damage the cached range of fc1's input: the next build reuses it, drops, and must fall back.
     (cache_file,) = cache.iterdir()
@@ -132,7 +132,7 @@ def test_cli_reports_and_records_the_fallback(setup, tmp_path):
     assert "Fallback ranking" in second.output and f"Kept 1 layer(s) in FP32: {DAMAGED_NODE}" in second.output
     meta = read_meta(out)
     assert meta.precision == "int8" and json.loads(meta.extra["int8_fallback_nodes"]) == [DAMAGED_NODE]
-    report = json.loads((tmp_path / "r.json").read_text())
+    report = json.loads((tmp_path / "r.json").read_text())["results"][0]
     assert report["fallback_nodes"] == [DAMAGED_NODE] and report["top1"]["fp32"] == 100.0
     assert report["top1"]["int8"] >= 90.0
     fc1 = next(n for n in onnx.load(str(out)).graph.node if n.name == DAMAGED_NODE)
@@ -151,7 +151,7 @@ def test_cli_budget_that_cannot_be_met_fails_the_check_and_writes_no_model(setup
     root, model = setup
     cache = tmp_path / "cache"
     args = ["quantize", "--model", str(model), "--calib", str(root / "calib"), "--min-calib-images", "8",
-            "--cache-dir", str(cache), "--data", str(root / "data" / "val")]
+            "--cache-dir", str(cache), "--data", str(root / "data" / "val"), "--target", "trt"]
     assert CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first.int8.onnx")]).exit_code == 0
     (cache_file,) = cache.iterdir()
     raw = json.loads(cache_file.read_text())
@@ -164,4 +164,4 @@ def test_cli_budget_that_cannot_be_met_fails_the_check_and_writes_no_model(setup
     assert result.exit_code == 1, result.output
     assert "Check failed: INT8 top-1 drop:" in result.output and "> --max-drop 10 pp" in result.output
     assert "Traceback" not in result.output and not out.exists()
-    assert json.loads(report.read_text())["written"] is False
+    assert json.loads(report.read_text())["results"][0]["written"] is False

@@ -245,3 +245,22 @@ def test_conv_fed_by_lrn_stays_float(tmp_path):
     nodes = {n.name: n for n in model.graph.node}
     assert nodes["conv1"].input[0] == "n0" and nodes["conv0"].input[0] != "x"
     assert qdq_problems(model) == []
+
+
+@pytest.mark.slow  # shares the exported paper net (about 20 s to export and calibrate)
+def test_cpu_layout_of_the_exported_paper_net_fuses_every_layer(paper, tmp_path):
+    """The same cached ranges give the CPU layout: LRN lowered (grouped window sums), every layer fused."""
+    from alexnet_deploy.precision.cpu_layout import cpu_layout_problems
+
+    result = build_int8(paper["fp32"], paper["calib"], tmp_path / "alexnet.int8-cpu.onnx", config=CONFIG,
+                        cache_dir=paper["root"] / "cache", layout="cpu")
+    assert result.cache_hit and result.layout == "cpu" and result.lowering and result
+    model = onnx.load(result.out)
+    assert cpu_layout_problems(model) == [] and read_meta(result.out).extra["int8_layout"] == "cpu"
+    ops = [n.op_type for n in model.graph.node]
+    assert "LRN" not in ops and ops.count("Gather") == 2  # both LRNs (96 and 256 channels) sum in blocks
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(result.out, options, providers=["CPUExecutionProvider"])
+    fused = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    assert fused.count("QLinearConv") == 5 and fused.count("QGemm") == 3
