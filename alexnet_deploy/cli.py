@@ -18,6 +18,7 @@ from __future__ import annotations
 import click
 
 from alexnet_deploy import __version__
+from alexnet_deploy.commands import bench as bench_commands
 from alexnet_deploy.commands import data as data_commands
 from alexnet_deploy.commands import engine as engine_commands
 from alexnet_deploy.commands import export as export_commands
@@ -114,6 +115,6 @@ def main() -> None:
 
 
 for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands,
-                engine_commands, triton_commands, verify_commands):
+                engine_commands, triton_commands, verify_commands, bench_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -449,3 +449,32 @@ def engine_with_sidecar(path: Path, *, tensorrt_version: str = "10.3.0", compute
     )
     write_sidecar(path, sidecar)
     return sidecar
+
+
+def slowed_model(src: Path, dst: Path, *, convs: int = 64, seed: int = 1) -> Path:
+    """``src`` (a ``tiny_model``) with a chain of ``convs`` extra 8->8 3x3 convolutions after relu1: same
+    inputs, outputs and metadata, several times the work. A deliberately slower model for regression gates."""
+    rng = np.random.default_rng(seed)
+    model = onnx.load(str(src))
+    graph = model.graph
+    previous = "r1"
+    chain, weights = [], []
+    for i in range(convs):
+        out = f"slow{i}"
+        # Near-identity kernels keep the activations (and the logits) in a sane range.
+        kernel = np.zeros((8, 8, 3, 3), np.float32)
+        kernel[np.arange(8), np.arange(8), 1, 1] = 1.0
+        kernel += rng.normal(0, 0.01, kernel.shape).astype(np.float32)
+        weights.append(numpy_helper.from_array(kernel, f"slow_w{i}"))
+        chain.append(helper.make_node("Conv", [previous, f"slow_w{i}"], [out], name=f"slow_conv{i}", pads=[1, 1, 1, 1]))
+        previous = out
+    nodes = list(graph.node)
+    at = next(i for i, n in enumerate(nodes) if n.name == "relu1") + 1
+    for node in nodes[at:]:
+        node.input[:] = [previous if name == "r1" else name for name in node.input]
+    del graph.node[:]
+    graph.node.extend(nodes[:at] + chain + nodes[at:])
+    graph.initializer.extend(weights)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(dst))
+    return dst
