@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLI := $(BIN)/alexnet-deploy
 DATA := data/synth
-# bench windows of the demo: short, so the whole demo stays in minutes (bench's defaults are 1s and 5s).
-DEMO_BENCH ?= --warmup 0.5s --duration 1s
+# Options of the demo's pipeline: short bench windows keep it in minutes (bench's defaults are 1s and 5s).
+DEMO_OPTIONS ?= --warmup 0.5s --duration 1s
 
 .PHONY: demo test setup clean
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 # A second run keeps every step whose inputs are unchanged; an interrupted one resumes where it stopped.
 demo: $(STAMP) $(DATA)/dataset.json
 	$(CLI) env
-	$(CLI) pipeline --train --arch paper --recipe fast --data $(DATA) --out runs/demo $(DEMO_BENCH)
+	$(CLI) pipeline --train --arch paper --recipe fast --data $(DATA) --out runs/demo $(DEMO_OPTIONS)
 
 $(DATA)/dataset.json: | $(STAMP)
 	$(CLI) data synth --out $(DATA)
