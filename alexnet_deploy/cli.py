@@ -23,6 +23,7 @@ from alexnet_deploy.commands import data as data_commands
 from alexnet_deploy.commands import engine as engine_commands
 from alexnet_deploy.commands import export as export_commands
 from alexnet_deploy.commands import inspect as inspect_commands
+from alexnet_deploy.commands import pipeline as pipeline_commands
 from alexnet_deploy.commands import quantize as quantize_commands
 from alexnet_deploy.commands import train as train_commands
 from alexnet_deploy.commands import triton as triton_commands
@@ -115,6 +116,6 @@ def main() -> None:
 
 
 for _module in (inspect_commands, data_commands, train_commands, export_commands, quantize_commands,
-                engine_commands, triton_commands, verify_commands, bench_commands):
+                engine_commands, triton_commands, verify_commands, bench_commands, pipeline_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

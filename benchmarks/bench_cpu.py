@@ -269,7 +269,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--block", type=float, default=0.3, help="seconds of timed runs per runner per round")
     parser.add_argument("--workdir", type=Path, default=Path("build/bench_cpu"))
-    parser.add_argument("--demo-model", type=Path, default=Path("models/alexnet.onnx"))
+    parser.add_argument("--demo-model", type=Path, default=Path("runs/demo/alexnet.onnx"))
     parser.add_argument("--demo-data", type=Path, default=Path("data/synth"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

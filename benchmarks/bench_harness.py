@@ -1,6 +1,6 @@
 """The bench harness against an independent minimal loop on the same ONNX file, side by side in one run.
 
-Run: .venv/bin/python benchmarks/bench_harness.py [--onnx models/alexnet.onnx] [--threads 2] [--seconds 0.5]
+Run: .venv/bin/python benchmarks/bench_harness.py [--onnx runs/demo/alexnet.onnx] [--threads 2] [--seconds 0.5]
         [--rounds 20] [--batch 1]
 
 The minimal loop is plain onnxruntime: one InferenceSession with the same
@@ -14,7 +14,7 @@ ratio of the two p50s; their median is the verdict (the harness adds nothing
 when it is within 10% of 1), printed beside the p50s of all of each side's
 latencies.
 
-Without --onnx, models/alexnet.onnx (from `make demo`) is used when present,
+Without --onnx, runs/demo/alexnet.onnx (from `make demo`) is used when present,
 else a paper AlexNet with random weights is exported at 67 px to a temporary folder.
 """
 
@@ -62,7 +62,7 @@ def plain_session(path: Path, threads: int) -> ort.InferenceSession:
 def _model(given: str | None, workdir: Path) -> Path:
     if given:
         return Path(given)
-    demo = Path("models/alexnet.onnx")
+    demo = Path("runs/demo/alexnet.onnx")
     if demo.is_file():
         return demo
     import torch
