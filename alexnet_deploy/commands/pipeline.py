@@ -37,8 +37,8 @@ from alexnet_deploy.errors import CheckFailed, InputError
               help="Bench's fewest timed iterations per row [default: bench's].")
 @click.option("--out", type=OutputPath(folder=True, example="runs/NAME"), required=True,
               help="Run folder: the artifacts, each step's JSON, verify/ and bench/ reports, report.md.")
-def pipeline_command(checkpoint, train, arch, recipe, epochs, data_dir, calib, min_calib_images, backends, images, warmup, duration,
-                     min_iterations, out) -> None:
+def pipeline_command(checkpoint, train, arch, recipe, epochs, data_dir, calib, min_calib_images, backends, images,
+                     warmup, duration, min_iterations, out) -> None:
     """From a checkpoint to the proof: export, fp16, INT8 (both layouts), TensorRT engines where they can be
     built, verify, bench, and report.md.
 

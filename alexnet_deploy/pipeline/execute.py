@@ -19,13 +19,13 @@ from typing import Callable
 from alexnet_deploy import __version__
 from alexnet_deploy.core.interrupts import Interrupted, signal_of
 from alexnet_deploy.core.transaction import transaction
-from alexnet_deploy.errors import DeployError
+from alexnet_deploy.errors import CheckFailed, DeployError
 from alexnet_deploy.pipeline.manifest import Manifest, StepRecord
 from alexnet_deploy.pipeline.steps import Step
 
 
 class StepFailed(DeployError):
-    """A step ended with an error of its own (its command printed why); the run stops there."""
+    """A step refused its input or crashed (its command printed why); the run stops there with exit code 2."""
 
     def __init__(self, step: Step, code: int) -> None:
         super().__init__(f"the {step.name} step failed (exit code {code}) running: {step.command}. The steps before "
@@ -74,6 +74,8 @@ def _run(step: Step, key: str, manifest: Manifest) -> StepRecord:
         return manifest.finish(step.name, key, outputs, seconds=seconds, command=step.command, passed=code == 0)
     manifest.steps[step.name] = StepRecord(name=step.name, status="failed", seconds=round(seconds, 3),
                                            reason=f"exit code {code}", command=step.command)
+    if code == 1:  # a check of the step failed (export's parity gate, an INT8 budget): the run's verdict too
+        raise CheckFailed(f"the {step.name} step stopped the run (its message is above): {step.command}")
     raise StepFailed(step, code)
 
 

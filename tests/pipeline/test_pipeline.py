@@ -177,3 +177,19 @@ def test_a_failed_verify_row_makes_a_failed_report(run, tmp_path):
     assert [Path(row.artifact).name for row in failed] == [Path(verify["rows"][2]["artifact"]).name]
     assert not report and report.failures() == failed[0].failures
     assert "## Failed checks" in markdown(report)
+
+
+def test_a_step_that_refuses_its_input_stops_the_run_with_its_reason(tmp_path):
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    builders.make_split(tmp_path / "data" / "val", classes=2)
+    builders.write_images(tmp_path / "data" / "calib", 8)
+    out = tmp_path / "runs" / "x"
+    done = subprocess.run([sys.executable, "-m", "alexnet_deploy", "pipeline", "--checkpoint",
+                           str(tmp_path / "broken.pt"), "--data", str(tmp_path / "data"), *FAST, "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "Error: the export step failed (exit code 2)" in done.stderr
+    assert "broken.pt" in done.stderr.splitlines()[-2]  # the export command's own sentence, just above
+    manifest = json.loads((out / "pipeline.json").read_text())
+    assert manifest["steps"]["export"]["status"] == "failed"
+    assert not list(out.glob("*.onnx"))
