@@ -104,3 +104,24 @@ def check_onnx_file(path: Path) -> None:
 def files_size(path: Path, external: list[Path]) -> int:
     """Bytes of a saved model and its external data files."""
     return sum(p.stat().st_size for p in [path, *external])
+
+
+def inferred_value_info(model) -> list:
+    """value_info of every intermediate tensor, inferred on a weightless copy of the graph (cheap).
+
+    Weights only need their shapes for inference, so they become graph inputs; small initializers may be
+    shape operands (Reshape's target) and stay as they are.
+    """
+    import onnx
+
+    light = onnx.ModelProto(ir_version=model.ir_version)
+    light.opset_import.extend(model.opset_import)
+    light.graph.node.extend(model.graph.node)
+    light.graph.input.extend(model.graph.input)
+    light.graph.output.extend(model.graph.output)
+    for init in model.graph.initializer:
+        if int(np.prod(init.dims)) > 64:
+            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+        else:
+            light.graph.initializer.append(init)
+    return list(onnx.shape_inference.infer_shapes(light).graph.value_info)

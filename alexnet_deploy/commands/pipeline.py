@@ -98,10 +98,10 @@ def _check_inputs(*, checkpoint, train, data_dir, calib, backends, min_calib_ima
 
 def _engines_unavailable() -> str:
     """Why TensorRT engines cannot be built here, or "" when they can."""
-    from alexnet_deploy.runtimes.registry import available
+    from alexnet_deploy.runtimes.registry import get_backend
 
-    trt = available()["trt"]
-    return "" if trt.ok else f"no TensorRT engine can be built here: {trt.reason}"
+    reason = get_backend("trt").probe()  # only TensorRT's probe: the others would import their runtimes
+    return f"no TensorRT engine can be built here: {reason}" if reason else ""
 
 
 def _run(options, steps) -> None:

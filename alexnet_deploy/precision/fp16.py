@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from alexnet_deploy.artifacts.onnx_checks import graph_precision
-from alexnet_deploy.artifacts.onnx_files import Discard, check_onnx_file, files_size, save_model, staged_output
+from alexnet_deploy.artifacts.onnx_files import (Discard, check_onnx_file, files_size, inferred_value_info, save_model,
+                                                 staged_output)
 from alexnet_deploy.artifacts.paths import check_output
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.core.tempfiles import temp_sibling
@@ -89,7 +90,7 @@ def convert_fp16(
         raise InputError(f"{src} is already {meta.precision}; convert the fp32 model made by `alexnet-deploy export` instead.")
     threshold = margin * FP16_MAX
     try:
-        value_info = _infer_types(model)
+        value_info = inferred_value_info(model)
     except Exception as exc:  # onnx raises InferenceError, ValidationError, ... for a graph it cannot type
         raise InputError(f"{src} fails ONNX shape inference ({str(exc).strip().splitlines()[0]}); re-export it.") \
             from None
@@ -141,27 +142,8 @@ def activation_peaks(onnx_path: str | os.PathLike, images: np.ndarray) -> dict[s
     from alexnet_deploy.artifacts.onnx_meta import load_onnx
 
     model = load_onnx(onnx_path)
-    with _probe_runner(model, Path(onnx_path), _infer_types(model)) as probe:
+    with _probe_runner(model, Path(onnx_path), inferred_value_info(model)) as probe:
         return _peaks(probe, images)
-
-
-def _infer_types(model) -> list:
-    """value_info of every intermediate tensor, inferred on a weightless copy of the graph (cheap)."""
-    import onnx
-
-    light = onnx.ModelProto(ir_version=model.ir_version)
-    light.opset_import.extend(model.opset_import)
-    light.graph.node.extend(model.graph.node)
-    light.graph.input.extend(model.graph.input)
-    light.graph.output.extend(model.graph.output)
-    for init in model.graph.initializer:
-        if int(np.prod(init.dims)) > 64:
-            # Weights only need their shapes here; small ones may be shape operands, so they stay.
-            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
-        else:
-            light.graph.initializer.append(init)
-    inferred = onnx.shape_inference.infer_shapes(light)
-    return list(inferred.graph.value_info)
 
 
 def _probe_runner(model, src: Path, value_info: list):

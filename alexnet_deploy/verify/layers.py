@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from alexnet_deploy.artifacts.layer_map import LayerTensor
+from alexnet_deploy.artifacts.onnx_files import inferred_value_info
 from alexnet_deploy.core.results import Result
 from alexnet_deploy.runtimes.base import Runner, run_batches
 from alexnet_deploy.verify.stats import LayerStats
@@ -142,20 +143,7 @@ def write_probe(model_path: str | os.PathLike, tensors: Sequence[str], folder: P
 
 def _tensor_types(proto) -> dict[str, int]:
     """Element type of every tensor, inferred on a weightless copy of the graph (cheap)."""
-    import onnx
-
-    light = onnx.ModelProto(ir_version=proto.ir_version)
-    light.opset_import.extend(proto.opset_import)
-    light.graph.node.extend(proto.graph.node)
-    light.graph.input.extend(proto.graph.input)
-    light.graph.output.extend(proto.graph.output)
-    for init in proto.graph.initializer:
-        if int(np.prod(init.dims)) > 64:  # only the shape matters; small ones may be shape operands
-            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
-        else:
-            light.graph.initializer.append(init)
-    inferred = onnx.shape_inference.infer_shapes(light)
-    known = list(inferred.graph.value_info) + list(proto.graph.value_info) + list(proto.graph.output)
+    known = inferred_value_info(proto) + list(proto.graph.value_info) + list(proto.graph.output)
     return {v.name: v.type.tensor_type.elem_type for v in known if v.type.tensor_type.elem_type}
 
 
